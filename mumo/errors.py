@@ -1,0 +1,24 @@
+"""Errors that entry points report as one line instead of a traceback."""
+
+
+class MumoError(Exception):
+    """Base class: a problem the user can fix (bad config, bad file, diverged run)."""
+
+
+class ConfigError(MumoError, ValueError):
+    """A config value is invalid; the message starts with the offending key."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key}: {message}")
+        self.key = key
+
+
+class NonFiniteLossError(MumoError, FloatingPointError):
+    """The meta-loss became NaN or infinite; training stops before the bad update."""
+
+    def __init__(self, step: int, value: float) -> None:
+        super().__init__(
+            f"meta-loss is {value} at meta-iteration {step}; training stopped before the update "
+            "(the last checkpoint on disk is from before this step)"
+        )
+        self.step = step

@@ -1,0 +1,153 @@
+"""The inner loop: adapt theta to each task with a few SGD steps on its support set (paper Alg. 1).
+
+This is the only place where the clone / adapt / evaluate-after-k-steps mechanics live. Two
+engines compute the same thing:
+
+- `BatchedEngine` (default): all tasks of a meta-batch at once. Fast weights carry a leading task
+  dimension; because tasks are independent, the gradient of the *sum* of per-task support losses
+  with respect to the per-task weights is every task's own gradient, in one backward pass.
+- `L2LEngine`: learn2learn's `MAML.clone()` / `adapt()` on one task at a time, kept as the
+  reference implementation that tests compare against.
+
+tau (the `Condition`) is computed once from the support set and is never adapted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from mumo.data.episode import Episode
+from mumo.errors import ConfigError
+from mumo.models.meta_model import Condition, MetaModel
+from mumo.models.mlp import Params
+
+
+def task_mse(prediction: Tensor, target: Tensor) -> Tensor:
+    """Per-task mean squared error: [T, N, d] -> [T] (or [N, d] -> scalar for one task)."""
+    return (prediction - target).pow(2).flatten(-2).mean(-1)
+
+
+@dataclass
+class InnerLoop:
+    """Hyper-parameters of task adaptation (spec §3.2).
+
+    Args:
+        steps: SGD steps on the support set.
+        lr: inner learning rate alpha.
+        first_order: drop second-order terms (FOMAML) when meta-training.
+        grad_clamp: clamp every inner-gradient element to [-c, c]; None = off.
+    """
+
+    steps: int = 5
+    lr: float = 1e-3
+    first_order: bool = False
+    grad_clamp: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.steps < 0:
+            raise ConfigError("inner_steps", f"must be >= 0 (got {self.steps})")
+        if self.grad_clamp is not None and self.grad_clamp <= 0:
+            raise ConfigError("modulation.inner_grad_clamp", f"must be > 0 or null (got {self.grad_clamp})")
+
+    def step(self, loss: Tensor, params: list[Tensor], create_graph: bool) -> list[Tensor]:
+        """One SGD step theta <- theta - alpha * clamp(grad); returns the new tensors."""
+        grads = torch.autograd.grad(loss, params, create_graph=create_graph)
+        if self.grad_clamp is not None:
+            grads = [g.clamp(-self.grad_clamp, self.grad_clamp) for g in grads]
+        return [p - self.lr * g for p, g in zip(params, grads)]
+
+
+class Engine:
+    """Computes per-task query MSE after adaptation for a meta-batch."""
+
+    def __init__(self, inner_loop: InnerLoop) -> None:
+        self.inner_loop = inner_loop
+
+    def query_mse(
+        self, model: MetaModel, episode: Episode, *, create_graph: bool, all_steps: bool = False
+    ) -> Tensor:
+        """Per-task query MSE [S + 1, T] after 0..S steps if `all_steps`, else [1, T] after S.
+
+        `create_graph` keeps the inner gradients differentiable (second-order meta-gradient);
+        it is ignored (treated as False) when the inner loop is first order.
+        """
+        raise NotImplementedError
+
+
+class BatchedEngine(Engine):
+    """All tasks of the meta-batch adapted together with batched per-task weights."""
+
+    def adapt(
+        self, model: MetaModel, episode: Episode, condition: Condition, *, create_graph: bool
+    ) -> Iterator[Params]:
+        """Yields every task's fast weights theta_0, theta_1, ..., theta_S (leading dim T)."""
+        loop = self.inner_loop
+        create_graph = create_graph and not loop.first_order
+        params = model.initial_params(episode)
+        yield params
+        names = list(params)
+        for _ in range(loop.steps):
+            support = model.predict(episode.support_x, params, condition)
+            loss = task_mse(support, episode.support_y).sum()
+            params = dict(zip(names, loop.step(loss, list(params.values()), create_graph)))
+            yield params
+
+    def query_mse(
+        self, model: MetaModel, episode: Episode, *, create_graph: bool, all_steps: bool = False
+    ) -> Tensor:
+        condition = model.condition(episode)
+        last = self.inner_loop.steps
+        losses = [
+            task_mse(model.predict(episode.query_x, params, condition), episode.query_y)
+            for k, params in enumerate(self.adapt(model, episode, condition, create_graph=create_graph))
+            if all_steps or k == last
+        ]
+        return torch.stack(losses)
+
+
+class L2LEngine(Engine):
+    """Reference engine: learn2learn MAML clone/adapt, one task at a time."""
+
+    def query_mse(
+        self, model: MetaModel, episode: Episode, *, create_graph: bool, all_steps: bool = False
+    ) -> Tensor:
+        from learn2learn.algorithms import MAML
+        from learn2learn.algorithms.maml import maml_update
+
+        loop = self.inner_loop
+        first_order = loop.first_order or not create_graph
+        condition = model.condition(episode)
+        per_task = []
+        for t in range(episode.num_tasks):
+            task, cond = episode.select(slice(t, t + 1)), condition.select(slice(t, t + 1))
+            learner = MAML(model.task_net(int(task.mode)), lr=loop.lr, first_order=first_order).clone()
+
+            def query_loss() -> Tensor:
+                return task_mse(learner(task.query_x, cond.taus, cond.context), task.query_y)
+
+            losses = [query_loss()] if all_steps else []
+            for _ in range(loop.steps):
+                support_loss = task_mse(learner(task.support_x, cond.taus, cond.context), task.support_y).sum()
+                if loop.grad_clamp is None:
+                    learner.adapt(support_loss)
+                else:
+                    grads = torch.autograd.grad(support_loss, list(learner.parameters()), create_graph=not first_order)
+                    grads = [g.clamp(-loop.grad_clamp, loop.grad_clamp) for g in grads]
+                    learner.module = maml_update(learner.module, loop.lr, grads)
+                if all_steps:
+                    losses.append(query_loss())
+            per_task.append(torch.cat(losses if all_steps else [query_loss()]))
+        return torch.stack(per_task, dim=1)
+
+
+ENGINES: dict[str, type[Engine]] = {"batched": BatchedEngine, "l2l": L2LEngine}
+
+
+def make_engine(name: str, inner_loop: InnerLoop) -> Engine:
+    if name not in ENGINES:
+        raise ConfigError("engine", f"unknown engine '{name}' (choose from {', '.join(ENGINES)})")
+    return ENGINES[name](inner_loop)

@@ -1,0 +1,35 @@
+"""Model-based meta-learner: task encoder and modulation heads (paper §3.1; spec §2.4)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+class LSTMTaskEncoder(nn.Module):
+    """Bidirectional LSTM over the K support pairs (x_i, y_i) of every task at once.
+
+    The embedding is the top layer's final forward state concatenated with its final backward
+    state: 2 * hidden_size features (80 for the paper's 40 units per direction).
+    """
+
+    def __init__(self, input_size: int = 2, hidden_size: int = 40, num_layers: int = 2) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(input_size, hidden_size, num_layers, batch_first=True, bidirectional=True)
+        self.embedding_size = 2 * hidden_size
+
+    def forward(self, support_x: Tensor, support_y: Tensor) -> Tensor:
+        """[T, K, d_in], [T, K, d_out] -> task embeddings [T, 2 * hidden_size]."""
+        _, (h_n, _) = self.lstm(torch.cat([support_x, support_y], dim=-1))
+        return torch.cat([h_n[-2], h_n[-1]], dim=-1)
+
+
+class ModulationHeads(nn.Module):
+    """One Linear head per modulated layer, with no output nonlinearity: tau_l = W_l v + b_l."""
+
+    def __init__(self, embedding_size: int, tau_sizes: list[int]) -> None:
+        super().__init__()
+        self.heads = nn.ModuleList(nn.Linear(embedding_size, size) for size in tau_sizes)
+
+    def forward(self, embedding: Tensor) -> tuple[Tensor, ...]:
+        return tuple(head(embedding) for head in self.heads)

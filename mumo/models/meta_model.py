@@ -1,0 +1,145 @@
+"""The meta-learned model: base network(s) theta plus the model-based meta-learner.
+
+`MetaModel` exposes what the inner loop needs, for all methods alike:
+- `condition(episode)`: what is computed once per task and never adapted (tau from the support
+  set for MuMoMAML, the per-mode bias transformation for Multi-MAML);
+- `initial_params(episode)`: each task's starting fast weights theta_0, with a task dimension;
+- `predict(x, params, condition)`: the batched forward pass;
+- `task_net(mode)`: the nn.Module a task adapts (for the per-task learn2learn engine).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from mumo.data.episode import Episode
+from mumo.errors import ConfigError
+from mumo.models.encoder import LSTMTaskEncoder, ModulationHeads
+from mumo.models.mlp import MLP, Params
+from mumo.models.modulation import get_modulation
+
+
+class Condition(NamedTuple):
+    """Per-task quantities fixed during adaptation; leading task dimension [T, ...]."""
+
+    taus: tuple[Tensor, ...] | None = None
+    context: Tensor | None = None
+
+    def select(self, index: int | slice | Tensor) -> Condition:
+        return Condition(
+            None if self.taus is None else tuple(t[index] for t in self.taus),
+            None if self.context is None else self.context[index],
+        )
+
+
+class MetaModel(nn.Module):
+    """MAML (modulation 'none'), MuMoMAML (softmax / sigmoid / film) or Multi-MAML (per_mode_nets).
+
+    Args:
+        modulation: 'none', 'softmax', 'sigmoid' or 'film'.
+        modulated_layers: hidden layers (0-based) that receive a tau; None means all of them.
+        bias_transform: size of the adapted bias-transformation vector (MAML; 0 = off).
+        per_mode_nets: Multi-MAML (GT) with this many modes: one base net per mode, picked by the
+            task's ground-truth mode label; each mode also gets a non-adapted N(0, 1)
+            bias-transformation row of size `bias_transform` (spec §2.2). 0 = off.
+    """
+
+    def __init__(
+        self,
+        in_features: int = 1,
+        out_features: int = 1,
+        hidden_sizes: Sequence[int] = (100, 100, 100),
+        modulation: str = "film",
+        modulated_layers: Sequence[int] | None = None,
+        bias_transform: int = 0,
+        per_mode_nets: int = 0,
+        encoder_hidden_size: int = 40,
+        encoder_layers: int = 2,
+        init_std: float = 0.01,
+    ) -> None:
+        super().__init__()
+        hidden_sizes = list(hidden_sizes)
+        modulator = get_modulation(modulation)
+        if modulated_layers is None:
+            modulated_layers = range(len(hidden_sizes)) if modulator is not None else []
+        modulated_layers = sorted(set(modulated_layers))
+        for layer in modulated_layers:
+            if not 0 <= layer < len(hidden_sizes):
+                raise ConfigError(
+                    "modulation.layers", f"layer {layer} does not exist (hidden layers 0..{len(hidden_sizes) - 1})"
+                )
+        if modulator is not None and per_mode_nets:
+            raise ConfigError("modulation", "Multi-MAML (per_mode_nets) is a baseline without modulation")
+        self.modulation = modulation
+        self.per_mode_nets = per_mode_nets
+        num_nets = per_mode_nets or 1
+        context = bias_transform if per_mode_nets else 0
+        self.nets = nn.ModuleList(
+            MLP(
+                in_features,
+                hidden_sizes,
+                out_features,
+                modulator,
+                modulated_layers,
+                bias_transform=0 if per_mode_nets else bias_transform,
+                context_size=context,
+                init_std=init_std,
+            )
+            for _ in range(num_nets)
+        )
+        self.mode_bias = nn.Parameter(torch.randn(per_mode_nets, context)) if context else None
+        if modulator is not None:
+            self.encoder = LSTMTaskEncoder(in_features + out_features, encoder_hidden_size, encoder_layers)
+            self.heads = ModulationHeads(self.encoder.embedding_size, self.nets[0].tau_sizes())
+        else:
+            self.encoder, self.heads = None, None
+
+    @property
+    def method(self) -> str:
+        if self.per_mode_nets:
+            return "multi_maml"
+        return "maml" if self.encoder is None else "mumomaml"
+
+    def base_parameters(self) -> list[nn.Parameter]:
+        """theta: everything the inner loop adapts, plus Multi-MAML's per-mode bias vectors."""
+        extra = [self.mode_bias] if self.mode_bias is not None else []
+        return [*self.nets.parameters(), *extra]
+
+    def encoder_parameters(self) -> list[nn.Parameter]:
+        """The model-based meta-learner: task encoder and modulation heads."""
+        if self.encoder is None:
+            return []
+        return [*self.encoder.parameters(), *self.heads.parameters()]
+
+    def embed(self, episode: Episode) -> Tensor:
+        """Task embeddings [T, E] from the support set (MuMoMAML only)."""
+        if self.encoder is None:
+            raise ValueError(f"{self.method} has no task encoder")
+        return self.encoder(episode.support_x, episode.support_y)
+
+    def condition(self, episode: Episode) -> Condition:
+        """tau (paper Eq. 1: computed once from the support set) and any fixed per-task context."""
+        taus = self.heads(self.embed(episode)) if self.encoder is not None else None
+        context = self.mode_bias[episode.mode] if self.mode_bias is not None else None
+        return Condition(taus, context)
+
+    def initial_params(self, episode: Episode) -> Params:
+        """theta_0 for every task, with a leading task dimension."""
+        if self.per_mode_nets:
+            names = [name for name, _ in self.nets[0].named_parameters()]
+            stacked = {n: torch.stack([dict(net.named_parameters())[n] for net in self.nets]) for n in names}
+            return {n: p[episode.mode] for n, p in stacked.items()}
+        t = episode.num_tasks
+        return {n: p.expand(t, *p.shape) for n, p in self.nets[0].named_parameters()}
+
+    def predict(self, x: Tensor, params: Params, condition: Condition) -> Tensor:
+        """Batched forward pass of all tasks: x [T, N, d_in] -> [T, N, d_out]."""
+        return self.nets[0](x, condition.taus, condition.context, params=params)
+
+    def task_net(self, mode: int) -> MLP:
+        """The base network that a task of this mode adapts."""
+        return self.nets[mode if self.per_mode_nets else 0]

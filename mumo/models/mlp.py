@@ -1,0 +1,92 @@
+"""The base ("task") network f(x; theta), written once for shared and per-task weights (spec §2).
+
+`forward` takes an optional `params` dict. Without it the module's own parameters are used (this
+is how learn2learn's clones call it). With it, every tensor may carry a leading task dimension
+[T, ...] and x is [T, N, d_in]: all tasks of a meta-batch run as batched matmuls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from mumo.models.modulation import Modulation
+
+Params = dict[str, Tensor]
+
+
+def linear(h: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+    """h W^T + b for shared ([out, in]) or per-task ([T, out, in]) weights."""
+    if weight.dim() == 2:
+        return F.linear(h, weight, bias)
+    return torch.baddbmm(bias.unsqueeze(-2), h, weight.transpose(-1, -2))
+
+
+def concat_bias_transform(x: Tensor, bias_transform: Tensor) -> Tensor:
+    """Append a per-task vector to every input row (Finn et al.'s bias transformation)."""
+    bt = bias_transform.unsqueeze(-2).expand(*x.shape[:-1], bias_transform.shape[-1])
+    return torch.cat([x, bt], dim=-1)
+
+
+class MLP(nn.Module):
+    """ReLU MLP whose hidden pre-activations can be modulated by per-task vectors tau.
+
+    Weights are drawn from N(0, init_std^2) and biases are zero (spec §2). With
+    `bias_transform > 0` a learnable zero-initialised vector of that size is appended to the input
+    and adapted in the inner loop like any other weight (the MAML baseline, spec §2.1).
+    `context_size > 0` widens the input for a vector that the caller passes per task and that is
+    *not* adapted (Multi-MAML's bias transformation, spec §2.2).
+    """
+
+    def __init__(
+        self,
+        in_features: int = 1,
+        hidden_sizes: Sequence[int] = (100, 100, 100),
+        out_features: int = 1,
+        modulation: Modulation | None = None,
+        modulated_layers: Sequence[int] = (),
+        bias_transform: int = 0,
+        context_size: int = 0,
+        init_std: float = 0.01,
+    ) -> None:
+        super().__init__()
+        sizes = [in_features + bias_transform + context_size, *hidden_sizes, out_features]
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        for layer in self.layers:
+            nn.init.normal_(layer.weight, std=init_std)
+            nn.init.zeros_(layer.bias)
+        self.bias_transform = nn.Parameter(torch.zeros(bias_transform)) if bias_transform else None
+        self.hidden_sizes = list(hidden_sizes)
+        self.modulation = modulation
+        self.modulated_layers = list(modulated_layers) if modulation is not None else []
+        self._names = [(f"layers.{i}.weight", f"layers.{i}.bias") for i in range(len(self.layers))]
+
+    def tau_sizes(self) -> list[int]:
+        """Size of tau for each modulated layer, in `modulated_layers` order."""
+        assert self.modulation is not None or not self.modulated_layers
+        return [self.modulation.tau_size(self.hidden_sizes[i]) for i in self.modulated_layers]
+
+    def forward(
+        self,
+        x: Tensor,
+        taus: Sequence[Tensor] | None = None,
+        context: Tensor | None = None,
+        params: Params | None = None,
+    ) -> Tensor:
+        p = dict(self.named_parameters()) if params is None else params
+        if self.bias_transform is not None:
+            x = concat_bias_transform(x, p["bias_transform"])
+        if context is not None:
+            x = concat_bias_transform(x, context)
+        tau_of = dict(zip(self.modulated_layers, taus)) if taus is not None else {}
+        h = x
+        for i, (w, b) in enumerate(self._names):
+            h = linear(h, p[w], p[b])
+            if i < len(self.hidden_sizes):
+                if i in tau_of:
+                    h = self.modulation(h, tau_of[i])
+                h = torch.relu(h)
+        return h

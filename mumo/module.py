@@ -1,0 +1,107 @@
+"""LightningModule for meta-training and meta-evaluation (paper Alg. 1, outer loop)."""
+
+from __future__ import annotations
+
+import time
+
+import lightning as L
+import torch
+from torch import Tensor
+
+from mumo.data.episode import Episode
+from mumo.errors import NonFiniteLossError
+from mumo.inner_loop import InnerLoop, make_engine
+from mumo.metrics import summarize
+from mumo.models.meta_model import MetaModel
+
+
+class MetaLearner(L.LightningModule):
+    """Trains theta and the encoder/heads jointly through the adapted query loss.
+
+    Meta-loss: mean over tasks of the query MSE after `inner_loop.steps` adaptation steps.
+    Optimiser: Adam for the base net and for encoder + heads, each group clipped separately to
+    global norm `grad_clip` (spec §3.1, step 5).
+
+    Evaluation (validation and test) records the per-task query MSE after 0..S inner steps;
+    `test_metrics` holds the summary of the last test run.
+    """
+
+    def __init__(
+        self,
+        model: MetaModel,
+        inner_loop: InnerLoop,
+        engine: str = "batched",
+        lr: float = 1e-3,
+        grad_clip: float | None = 2.0,
+        mode_names: list[str] | None = None,
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.inner_loop = inner_loop
+        self.engine = make_engine(engine, inner_loop)
+        self.lr, self.grad_clip = lr, grad_clip
+        self.mode_names = mode_names or [str(m) for m in range(model.per_mode_nets or 1)]
+        self.test_metrics: dict | None = None
+        self._eval_outputs: list[tuple[Tensor, Tensor]] = []
+
+    # --- training -------------------------------------------------------------------------
+    def training_step(self, batch: Episode, batch_idx: int) -> Tensor:
+        loss = self.engine.query_mse(self.model, batch, create_graph=True).mean()
+        if not torch.isfinite(loss):
+            raise NonFiniteLossError(self.global_step, loss.item())
+        self.log("train/meta_loss", loss, prog_bar=True, batch_size=batch.num_tasks)
+        return loss
+
+    def on_train_batch_start(self, batch: Episode, batch_idx: int) -> None:
+        self._step_started = time.perf_counter()
+
+    def on_train_batch_end(self, outputs, batch: Episode, batch_idx: int) -> None:
+        seconds = time.perf_counter() - self._step_started
+        self.log("train/meta_iters_per_s", 1.0 / seconds)
+        self.log("train/tasks_per_s", batch.num_tasks / seconds)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        groups = [{"params": self.model.base_parameters(), "name": "base"}]
+        if encoder := self.model.encoder_parameters():
+            groups.append({"params": encoder, "name": "encoder"})
+        return torch.optim.Adam(groups, lr=self.lr)
+
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None) -> None:
+        """Clip the base net and the encoder + heads separately (spec §3.1)."""
+        if self.grad_clip is None:
+            return
+        for group in optimizer.param_groups:
+            torch.nn.utils.clip_grad_norm_(group["params"], self.grad_clip)
+
+    # --- evaluation -----------------------------------------------------------------------
+    def evaluate(self, batch: Episode) -> Tensor:
+        """Per-task query MSE [S + 1, T] after 0..S inner steps (needs gradients, no 2nd order)."""
+        with torch.enable_grad():
+            return self.engine.query_mse(self.model, batch, create_graph=False, all_steps=True).detach()
+
+    def validation_step(self, batch: Episode, batch_idx: int) -> None:
+        self._eval_outputs.append((self.evaluate(batch), batch.mode))
+
+    def test_step(self, batch: Episode, batch_idx: int) -> None:
+        self._eval_outputs.append((self.evaluate(batch), batch.mode))
+
+    def _summarize_eval(self, prefix: str) -> dict:
+        mse = torch.cat([m for m, _ in self._eval_outputs], dim=1)
+        mode = torch.cat([m for _, m in self._eval_outputs])
+        self._eval_outputs.clear()
+        metrics = summarize(mse, mode, self.mode_names)
+        flat = {
+            f"{prefix}/post_modulation_mse": metrics["post_modulation_mse"],
+            f"{prefix}/post_adaptation_mse": metrics["post_adaptation_mse"],
+        }
+        for name, m in metrics["per_mode"].items():
+            flat[f"{prefix}/{name}/post_modulation_mse"] = m["post_modulation_mse"]
+            flat[f"{prefix}/{name}/post_adaptation_mse"] = m["post_adaptation_mse"]
+        self.log_dict(flat, prog_bar=False)
+        return metrics
+
+    def on_validation_epoch_end(self) -> None:
+        self._summarize_eval("val")
+
+    def on_test_epoch_end(self) -> None:
+        self.test_metrics = self._summarize_eval("test")

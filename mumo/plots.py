@@ -1,0 +1,63 @@
+"""Figures written into the run directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+
+from mumo.data.episode import Episode  # noqa: E402
+from mumo.data.functions import RegressionTasks  # noqa: E402
+from mumo.inner_loop import BatchedEngine  # noqa: E402
+from mumo.module import MetaLearner  # noqa: E402
+
+
+def first_tasks_per_mode(episode: Episode, per_mode: int) -> Episode:
+    """The first `per_mode` tasks of every mode present in `episode`, in mode order."""
+    index = torch.cat([torch.nonzero(episode.mode == m).flatten()[:per_mode] for m in episode.mode.unique()])
+    return episode.select(index)
+
+
+def fit_curves(module: MetaLearner, episode: Episode, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Predictions at x [T, G, 1] after modulation (step 0) and after all inner steps."""
+    model = module.model
+    with torch.enable_grad():
+        condition = model.condition(episode)
+        steps = list(BatchedEngine(module.inner_loop).adapt(model, episode, condition, create_graph=False))
+        before, after = (model.predict(x, steps[k], condition).detach() for k in (0, -1))
+    return before, after
+
+
+def plot_fits(module: MetaLearner, tasks: RegressionTasks, episode: Episode, path: Path, per_mode: int = 3) -> None:
+    """Figure 2a/2b style: true function, support points, fits after modulation and adaptation."""
+    shown = first_tasks_per_mode(episode, per_mode)
+    lo, hi = tasks.input_range
+    grid = torch.linspace(lo, hi, 200).view(1, -1, 1).expand(shown.num_tasks, -1, -1).contiguous()
+    truth = tasks.true_function(shown.mode, shown.params, grid)
+    before, after = fit_curves(module, shown, grid)
+    steps = module.inner_loop.steps
+    rows = tasks.modes
+    fig, axes = plt.subplots(rows, per_mode, figsize=(3.6 * per_mode, 2.8 * rows), squeeze=False, sharex=True)
+    gx = grid[0, :, 0].numpy()
+    for t in range(shown.num_tasks):
+        mode = int(shown.mode[t])
+        ax = axes[mode, t % per_mode]
+        ax.plot(gx, truth[t, :, 0].numpy(), color="black", lw=2, label="ground truth")
+        ax.plot(gx, before[t, :, 0].numpy(), color="tab:blue", ls="--", label="after modulation (0 steps)")
+        ax.plot(gx, after[t, :, 0].numpy(), color="tab:red", label=f"after adaptation ({steps} steps)")
+        ax.scatter(shown.support_x[t, :, 0], shown.support_y[t, :, 0], color="tab:orange", zorder=5, s=25, label="support points")
+        ax.set_title(f"{tasks.mode_names[mode]} task {t % per_mode + 1}", fontsize=10)
+        ax.set_xlabel("x")
+        ax.set_ylabel("y")
+        ax.grid(alpha=0.3)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    title = f"{module.model.method} ({module.model.modulation}), {tasks.modes} modes: fits on test tasks"
+    fig.suptitle(title)
+    fig.legend(handles, labels, loc="lower center", ncol=4, frameon=False)
+    fig.tight_layout(rect=(0, 0.06, 1, 0.96))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,62 @@
+"""Meta-train, test, and write results.json and figures into the run directory.
+
+    python -m mumo.train [modulation=film] [modes=2] [inner_steps=5] [trainer.max_steps=...]
+    python -m mumo.train -m modulation=softmax,sigmoid,film
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import hydra
+import lightning as L
+from omegaconf import DictConfig
+
+from mumo.cli import report_errors
+from mumo.config import instantiate, portable_config
+from mumo.plots import plot_fits
+from mumo.results import build_results, format_table, write_json
+
+log = logging.getLogger(__name__)
+
+
+def build_trainer(cfg: DictConfig, **kwargs) -> L.Trainer:
+    """The Trainer with the configured loggers and callbacks."""
+    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values()]
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
+    return instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks, **kwargs)
+
+
+def run(cfg: DictConfig) -> dict:
+    """Train and test as configured; returns what was written to results.json."""
+    out = Path(cfg.paths.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    datamodule = instantiate(cfg.data)
+    module = instantiate(cfg.model, mode_names=datamodule.mode_names)
+    module.save_hyperparameters({"config": portable_config(cfg)})
+    trainer = build_trainer(cfg)
+
+    started = time.perf_counter()
+    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    train_seconds = time.perf_counter() - started
+    trainer.test(module, datamodule=datamodule, verbose=False)
+
+    results = build_results(cfg, module, trainer.global_step, module.test_metrics, train_seconds=round(train_seconds, 1))
+    write_json(out / "results.json", results)
+    plot_fits(module, datamodule.tasks, datamodule.test_set(), out / "fits.png")
+    print(format_table(results))
+    log.info("wrote %s and %s", out / "results.json", out / "fits.png")
+    return results
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="train")
+@report_errors
+def main(cfg: DictConfig) -> None:
+    run(cfg)
+
+
+if __name__ == "__main__":
+    main()
