@@ -26,7 +26,6 @@ class MetaIterationProgressBar(TQDMProgressBar):
         if self.train_progress_bar is not None and self._should_update(step, self.train_progress_bar.total):
             self.train_progress_bar.n = step
             self.train_progress_bar.set_postfix(self.get_metrics(trainer, pl_module))
-            self.train_progress_bar.refresh()
 
     def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict:
         metrics = super().get_metrics(trainer, pl_module)

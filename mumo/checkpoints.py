@@ -1,0 +1,29 @@
+"""Loading our checkpoints safely (no arbitrary unpickling) with one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from mumo.errors import MumoError
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """A checkpoint written by mumo.train, loaded with `weights_only=True` on the CPU."""
+    path = Path(path)
+    if not path.is_file():
+        raise MumoError(f"ckpt_path: no such file: {path}")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many types for truncated / foreign files
+        raise MumoError(f"ckpt_path: {path} is not a readable checkpoint ({type(err).__name__})") from None
+    if not isinstance(checkpoint, dict) or "config" not in checkpoint.get("hyper_parameters", {}):
+        raise MumoError(f"ckpt_path: {path} was not written by mumo.train (no stored config)")
+    return checkpoint
+
+
+def stored_config(checkpoint: dict) -> DictConfig:
+    """The training run's config, with its interpolations, as stored in the checkpoint."""
+    return OmegaConf.create(checkpoint["hyper_parameters"]["config"])

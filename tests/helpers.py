@@ -1,0 +1,41 @@
+"""Helpers for tests: composing the project's Hydra config with fast settings, running commands."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+from mumo.config import CONFIG_DIR
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Settings that keep a training run to a few seconds on a 2-core CPU.
+FAST = [
+    "trainer.max_steps=6",
+    "val_every=3",
+    "data.val_tasks_per_mode=10",
+    "data.test_tasks_per_mode=20",
+    "tasks_per_mode=4",
+    "inner_steps=2",
+    "logger=csv",
+    "trainer.log_every_n_steps=2",
+]
+
+
+def compose_train(output_dir: Path, *overrides: str, fast: bool = True) -> DictConfig:
+    """The `train` config as the CLI would compose it, writing into `output_dir`."""
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        return compose("train", overrides=[*(FAST if fast else []), f"paths.output_dir={output_dir}", *overrides])
+
+
+def run_cli(*args: str, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run `python -m ...` as a user would, in `cwd`."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+    return subprocess.run(
+        [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )

@@ -1,0 +1,53 @@
+"""Bad input gets a one-line error naming the key; a diverged run stops and keeps its checkpoint."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from helpers import FAST, compose_train, run_cli
+
+from mumo.data.functions import RegressionTasks
+from mumo.errors import NonFiniteLossError
+from mumo.train import run
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("modulation.name=gelu", "error: modulation: unknown modulation 'gelu' (choose from none, softmax, sigmoid, film)"),
+        ("modes=4", "error: modes: must be one of 2, 3, 5 (got 4)"),
+        ("meta_batch_size=51", "error: meta_batch_size: must be a positive multiple of modes=2 (got 51)"),
+        ("inner_steps=-1", "error: inner_steps: must be >= 0 (got -1)"),
+    ],
+)
+def test_bad_values_give_one_line_errors(workdir: Path, override: str, message: str):
+    proc = run_cli("-m", "mumo.train", *FAST, override, cwd=workdir)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1] == message
+    assert "Traceback" not in proc.stderr + proc.stdout
+
+
+def test_unknown_modulation_group_option_is_reported_by_hydra(workdir: Path):
+    proc = run_cli("-m", "mumo.train", "modulation=gelu", cwd=workdir)
+    assert proc.returncode == 1
+    assert "Could not find 'modulation/gelu'" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_non_finite_meta_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path: Path, monkeypatch):
+    sample, calls = RegressionTasks.sample, []
+
+    def poisoned(self, tasks_per_mode, generator):
+        episode = sample(self, tasks_per_mode, generator)
+        if tasks_per_mode != 4:  # a fixed evaluation set, not the training stream
+            return episode
+        calls.append(1)
+        return episode._replace(query_y=episode.query_y * float("inf")) if len(calls) == 6 else episode
+
+    monkeypatch.setattr(RegressionTasks, "sample", poisoned)
+    cfg = compose_train(tmp_path, "trainer.max_steps=20", "val_every=2")
+    with pytest.raises(NonFiniteLossError, match=r"meta-loss is (inf|nan) at meta-iteration 5;"):
+        run(cfg)
+    checkpoint = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    assert checkpoint["global_step"] == 4
+    assert all(torch.isfinite(v).all() for v in checkpoint["state_dict"].values())
+    assert not (tmp_path / "results.json").exists()

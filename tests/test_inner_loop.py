@@ -1,0 +1,93 @@
+"""The batched engine and learn2learn's clone/adapt give the same meta-loss and meta-gradients."""
+
+import pytest
+import torch
+
+from mumo.data import Episode, RegressionTasks
+from mumo.errors import ConfigError
+from mumo.inner_loop import BatchedEngine, InnerLoop, make_engine
+from mumo.models import MetaModel
+
+
+def episode64(modes: int = 2, per_mode: int = 3) -> Episode:
+    e = RegressionTasks(modes).sample(per_mode, torch.Generator().manual_seed(0))
+    return Episode(*(f.double() if f.is_floating_point() else f for f in e))
+
+
+def meta_loss_and_grads(engine: str, model: MetaModel, loop: InnerLoop, episode: Episode):
+    model.zero_grad()
+    loss = make_engine(engine, loop).query_mse(model, episode, create_graph=True).mean()
+    loss.backward()
+    return loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters()}
+
+
+def build(modulation: str, **kwargs) -> MetaModel:
+    torch.manual_seed(0)
+    # A larger init than the paper's 0.01 makes second-order terms and tau's effect non-negligible.
+    return MetaModel(modulation=modulation, init_std=0.3, **kwargs).double()
+
+
+CASES = [("none", {"bias_transform": 20}), ("softmax", {}), ("sigmoid", {"modulated_layers": [0]}), ("film", {}),
+         ("none", {"bias_transform": 20, "per_mode_nets": 2})]
+
+
+@pytest.mark.parametrize("first_order", [False, True], ids=["second_order", "first_order"])
+@pytest.mark.parametrize("modulation, kwargs", CASES, ids=[c[0] + ("_multi" if "per_mode_nets" in c[1] else "") for c in CASES])
+def test_batched_and_l2l_engines_agree(modulation, kwargs, first_order):
+    model = build(modulation, **kwargs)
+    loop = InnerLoop(steps=3, lr=0.01, first_order=first_order, grad_clamp=None if modulation == "none" else 10.0)
+    episode = episode64()
+    loss_b, grads_b = meta_loss_and_grads("batched", model, loop, episode)
+    loss_l, grads_l = meta_loss_and_grads("l2l", model, loop, episode)
+    torch.testing.assert_close(loss_b, loss_l, rtol=1e-12, atol=0)
+    for name in grads_b:
+        torch.testing.assert_close(grads_b[name], grads_l[name], rtol=1e-9, atol=1e-12, msg=name)
+
+
+def test_second_order_terms_are_present_and_reach_the_encoder():
+    model = build("film")
+    episode = episode64()
+    _, second = meta_loss_and_grads("batched", model, InnerLoop(steps=3, lr=0.01), episode)
+    _, first = meta_loss_and_grads("batched", model, InnerLoop(steps=3, lr=0.01, first_order=True), episode)
+    w = "nets.0.layers.1.weight"
+    assert not torch.allclose(second[w], first[w])
+    assert second["encoder.lstm.weight_ih_l0"].abs().sum() > 0
+    assert second["heads.heads.0.weight"].abs().sum() > 0
+
+
+def test_grad_clamp_limits_each_inner_update():
+    model = build("film")
+    episode = episode64()
+    loop = InnerLoop(steps=1, lr=1.0, grad_clamp=0.001)
+    engine = BatchedEngine(loop)
+    theta0, theta1 = engine.adapt(model, episode, model.condition(episode), create_graph=False)
+    for name in theta0:
+        assert (theta1[name] - theta0[name]).abs().max() <= 0.001 + 1e-12
+
+
+def test_tau_is_computed_once_and_not_adapted():
+    model = build("film")
+    episode = episode64()
+    calls = []
+    model.encoder.register_forward_hook(lambda *args: calls.append(1))
+    steps = list(BatchedEngine(InnerLoop(steps=4, lr=0.01)).adapt(model, episode, model.condition(episode), create_graph=False))
+    assert len(calls) == 1
+    adapted = set(steps[-1])
+    assert adapted == {n for n, _ in model.nets[0].named_parameters()}  # base-net weights only
+
+
+def test_zero_steps_is_the_prior_and_all_steps_are_recorded():
+    model = build("sigmoid")
+    episode = episode64()
+    engine = BatchedEngine(InnerLoop(steps=0))
+    assert engine.query_mse(model, episode, create_graph=False, all_steps=True).shape == (1, 6)
+    all_steps = BatchedEngine(InnerLoop(steps=4, lr=0.01)).query_mse(model, episode, create_graph=False, all_steps=True)
+    assert all_steps.shape == (5, 6)
+    torch.testing.assert_close(all_steps[0], engine.query_mse(model, episode, create_graph=False)[0])
+
+
+def test_negative_inner_steps_and_unknown_engine_name_the_key():
+    with pytest.raises(ConfigError, match=r"^inner_steps: "):
+        InnerLoop(steps=-1)
+    with pytest.raises(ConfigError, match=r"^engine: "):
+        make_engine("jax", InnerLoop())

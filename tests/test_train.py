@@ -1,0 +1,91 @@
+"""End to end: the train and evaluate entry points, as Python calls and as a user's commands."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from helpers import FAST, compose_train, run_cli
+from hydra import compose, initialize_config_dir
+
+from mumo.config import CONFIG_DIR
+from mumo.evaluate import evaluate
+from mumo.train import run
+
+REQUIRED_TEST_KEYS = {"post_modulation_mse", "post_modulation_ci95", "post_adaptation_mse", "post_adaptation_ci95",
+                      "mse_by_step", "mse_by_step_ci95", "per_mode", "num_tasks"}
+
+
+def test_training_run_writes_results_checkpoint_and_figure(tmp_path: Path):
+    results = run(compose_train(tmp_path, "modulation=film", "seed=3"))
+    on_disk = json.loads((tmp_path / "results.json").read_text())
+    assert on_disk == results
+    assert {k: on_disk[k] for k in ("method", "modulation", "modes", "inner_steps", "seed", "steps")} == {
+        "method": "mumomaml", "modulation": "film", "modes": 2, "inner_steps": 2, "seed": 3, "steps": 6}
+    test = on_disk["test"]
+    assert REQUIRED_TEST_KEYS <= set(test)
+    assert len(test["mse_by_step"]) == 3 and test["mse_by_step"][0] == test["post_modulation_mse"]
+    assert test["mse_by_step"][-1] == test["post_adaptation_mse"] and test["num_tasks"] == 40
+    assert set(test["per_mode"]) == {"sinusoid", "linear"}
+    assert REQUIRED_TEST_KEYS - {"per_mode"} <= set(test["per_mode"]["linear"])
+    assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
+    assert (tmp_path / "fits.png").stat().st_size > 10_000
+    metrics = (tmp_path / "csv" / "metrics.csv").read_text()
+    assert "train/meta_loss" in metrics and "val/post_adaptation_mse" in metrics and "train/tasks_per_s" in metrics
+
+
+def test_runs_with_the_same_seed_give_identical_results(tmp_path: Path):
+    a = run(compose_train(tmp_path / "a", "modulation=sigmoid"))
+    b = run(compose_train(tmp_path / "b", "modulation=sigmoid"))
+    a.pop("train_seconds"), b.pop("train_seconds")
+    assert a == b
+
+
+def test_maml_has_no_modulation_and_matches_its_prior(tmp_path: Path):
+    results = run(compose_train(tmp_path, "modulation=none", "inner_steps=0"))
+    assert results["method"] == "maml" and results["test"]["mse_by_step"] == [results["test"]["post_modulation_mse"]]
+
+
+def test_evaluate_reproduces_the_training_test_metrics(tmp_path: Path):
+    trained = run(compose_train(tmp_path / "run", "modulation=softmax"))
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("evaluate", overrides=[f"ckpt_path={tmp_path}/run/checkpoints/last.ckpt",
+                                             f"paths.output_dir={tmp_path}/eval"])
+    evaluated = evaluate(cfg)
+    assert evaluated["test"] == trained["test"]
+    assert evaluated["steps"] == trained["steps"]
+    assert json.loads((tmp_path / "eval" / "results.json").read_text())["checkpoint"].endswith("last.ckpt")
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("evaluate", overrides=[f"ckpt_path={tmp_path}/run/checkpoints/last.ckpt", "inner_steps=4",
+                                             f"paths.output_dir={tmp_path}/eval4"])
+    assert len(evaluate(cfg)["test"]["mse_by_step"]) == 5
+
+
+def test_l2l_engine_trains_to_the_same_numbers(tmp_path: Path):
+    torch.set_default_dtype(torch.float64)
+    try:
+        batched = run(compose_train(tmp_path / "b", "engine=batched", "trainer.max_steps=2", "data.test_tasks_per_mode=4"))
+        l2l = run(compose_train(tmp_path / "l", "engine=l2l", "trainer.max_steps=2", "data.test_tasks_per_mode=4"))
+    finally:
+        torch.set_default_dtype(torch.float32)
+    for key in ("post_modulation_mse", "post_adaptation_mse"):
+        assert batched["test"][key] == pytest.approx(l2l["test"][key], rel=1e-9)
+
+
+def test_cli_sweep_over_modulations(workdir: Path):
+    proc = run_cli("-m", "mumo.train", "-m", "modulation=softmax,sigmoid,film", *FAST, cwd=workdir)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = sorted(workdir.glob("outputs/multirun/*/*/*/results.json"))
+    assert [json.loads(p.read_text())["modulation"] for p in results] == ["softmax", "sigmoid", "film"]
+    assert [p.parent.name for p in results] == ["0", "1", "2"]
+
+
+def test_cli_sweep_over_modes_and_inner_steps(workdir: Path):
+    proc = run_cli("-m", "mumo.train", "-m", "modes=2,3", "inner_steps=1,5", *[o for o in FAST if not o.startswith("inner_steps")],
+                   cwd=workdir)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    runs = [json.loads(p.read_text()) for p in workdir.glob("outputs/multirun/*/*/*/results.json")]
+    assert sorted((r["modes"], r["inner_steps"], r["meta_batch_size"]) for r in runs) == [
+        (2, 1, 8), (2, 5, 8), (3, 1, 12), (3, 5, 12)]
+    assert all(len(r["test"]["mse_by_step"]) == r["inner_steps"] + 1 for r in runs)
