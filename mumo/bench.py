@@ -17,11 +17,10 @@ from pathlib import Path
 import hydra
 import lightning as L
 import torch
-from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 from mumo.cli import report_errors
-from mumo.config import CONFIG_DIR, instantiate
+from mumo.config import compose_config, instantiate
 from mumo.results import write_json
 
 
@@ -29,8 +28,7 @@ class MetaIteration:
     """One training step of the configured MetaLearner, outside Lightning's loop."""
 
     def __init__(self, overrides: list[str], device: torch.device) -> None:
-        with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-            cfg = compose("train", overrides=[*overrides, "paths.output_dir=unused"])
+        cfg = compose_config("train", [*overrides, "paths.output_dir=unused"])
         datamodule = instantiate(cfg.data)
         self.module = instantiate(cfg.model, mode_names=datamodule.mode_names).to(device)
         self.batches = iter(datamodule.train_stream)

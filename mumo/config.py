@@ -6,14 +6,24 @@ from pathlib import Path
 from typing import Any
 
 import hydra
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf
 
 from mumo.errors import MumoError
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "conf"
 
-if not OmegaConf.has_resolver("mul"):
-    OmegaConf.register_new_resolver("mul", lambda a, b: a * b)
+
+def paper_modulated_layers(modes: int) -> list[int] | None:
+    """Layers the paper's commands modulated: hidden layer 1 only with 2 modes, else all (spec §5.2)."""
+    return [0] if modes == 2 else None
+
+
+RESOLVERS = {"mul": lambda a, b: a * b, "paper_modulated_layers": paper_modulated_layers}
+for _name, _fn in RESOLVERS.items():
+    if not OmegaConf.has_resolver(_name):
+        OmegaConf.register_new_resolver(_name, _fn)
 
 
 def instantiate(config: DictConfig, **kwargs: Any) -> Any:
@@ -38,3 +48,11 @@ def portable_config(cfg: DictConfig) -> dict:
     out = OmegaConf.to_container(cfg, resolve=False)
     out["paths"] = OmegaConf.to_container(cfg.paths, resolve=True)
     return out
+
+
+def compose_config(name: str, overrides: list[str]) -> DictConfig:
+    """Compose `conf/<name>.yaml` with overrides, inside or outside a running Hydra app."""
+    if GlobalHydra.instance().is_initialized():
+        return compose(name, overrides=overrides)
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        return compose(name, overrides=overrides)

@@ -91,3 +91,19 @@ def test_negative_inner_steps_and_unknown_engine_name_the_key():
         InnerLoop(steps=-1)
     with pytest.raises(ConfigError, match=r"^engine: "):
         make_engine("jax", InnerLoop())
+
+
+def test_active_clamp_gives_the_same_meta_gradients_as_learn2learn():
+    """The fused clamp-and-update node against learn2learn with torch's own clamp."""
+    model = build("film")
+    loop = InnerLoop(steps=2, lr=0.01, grad_clamp=0.02)
+    episode = episode64()
+    engine = BatchedEngine(loop)
+    theta0, theta1, _ = engine.adapt(model, episode, model.condition(episode), create_graph=False)
+    step = (theta1["layers.1.weight"] - theta0["layers.1.weight"]).abs()
+    assert (step > 0.01 * 0.02 - 1e-12).any() and (step < 0.01 * 0.02 - 1e-9).any()  # some clamped, some not
+    loss_b, grads_b = meta_loss_and_grads("batched", model, loop, episode)
+    loss_l, grads_l = meta_loss_and_grads("l2l", model, loop, episode)
+    torch.testing.assert_close(loss_b, loss_l, rtol=1e-12, atol=0)
+    for name in grads_b:
+        torch.testing.assert_close(grads_b[name], grads_l[name], rtol=1e-9, atol=1e-12, msg=name)
