@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from mumo.config import instantiate
 from mumo.errors import MumoError
 
 
@@ -27,3 +28,18 @@ def load_checkpoint(path: str | Path) -> dict:
 def stored_config(checkpoint: dict) -> DictConfig:
     """The training run's config, with its interpolations, as stored in the checkpoint."""
     return OmegaConf.create(checkpoint["hyper_parameters"]["config"])
+
+
+def restore_run(checkpoint: dict, overrides: dict[str, object] | None = None) -> tuple[DictConfig, object, object]:
+    """(run config, data module, MetaLearner with the checkpoint's weights) of a stored run.
+
+    `overrides` maps keys of the training config (e.g. 'inner_steps') to new values; they
+    propagate through the config's interpolations.
+    """
+    run_cfg = stored_config(checkpoint)
+    for key, value in (overrides or {}).items():
+        OmegaConf.update(run_cfg, key, value)
+    datamodule = instantiate(run_cfg.data)
+    module = instantiate(run_cfg.model, mode_names=datamodule.mode_names)
+    module.load_state_dict(checkpoint["state_dict"])
+    return run_cfg, datamodule, module

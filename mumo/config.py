@@ -8,6 +8,7 @@ from typing import Any
 import hydra
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from mumo.errors import MumoError
@@ -20,7 +21,33 @@ def paper_modulated_layers(modes: int) -> list[int] | None:
     return [0] if modes == 2 else None
 
 
-RESOLVERS = {"mul": lambda a, b: a * b, "paper_modulated_layers": paper_modulated_layers}
+def _hydra_runtime():
+    from hydra.core.hydra_config import HydraConfig
+
+    return HydraConfig.get() if HydraConfig.initialized() else None
+
+
+def sweep_name() -> str | None:
+    """'sweep-<date>_<time>' (the multirun directory) inside a Hydra multirun, else None."""
+    hc = _hydra_runtime()
+    if hc is None or hc.mode != RunMode.MULTIRUN:
+        return None
+    sweep_dir = Path(hc.sweep.dir)
+    return f"sweep-{sweep_dir.parent.name}_{sweep_dir.name}"
+
+
+def job_name() -> str | None:
+    """The run's command-line overrides as a name (Hydra's override_dirname), or None."""
+    hc = _hydra_runtime()
+    return (hc.job.override_dirname or None) if hc is not None else None
+
+
+RESOLVERS = {
+    "mul": lambda a, b: a * b,
+    "paper_modulated_layers": paper_modulated_layers,
+    "sweep_name": sweep_name,
+    "job_name": job_name,
+}
 for _name, _fn in RESOLVERS.items():
     if not OmegaConf.has_resolver(_name):
         OmegaConf.register_new_resolver(_name, _fn)

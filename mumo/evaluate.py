@@ -9,13 +9,12 @@ from pathlib import Path
 
 import hydra
 import lightning as L
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from mumo.checkpoints import load_checkpoint, stored_config
+from mumo.checkpoints import load_checkpoint, restore_run
 from mumo.cli import report_errors
-from mumo.config import instantiate
-from mumo.plots import plot_fits
-from mumo.results import build_results, format_table, write_json
+from mumo.outputs import write_outputs
+from mumo.results import build_results
 
 # evaluate.yaml key -> key of the stored training config it replaces
 OVERRIDES = {"inner_steps": "inner_steps", "engine": "engine", "test_tasks_per_mode": "data.test_tasks_per_mode"}
@@ -24,16 +23,10 @@ OVERRIDES = {"inner_steps": "inner_steps", "engine": "engine", "test_tasks_per_m
 def evaluate(cfg: DictConfig) -> dict:
     """Rebuild the run stored in `cfg.ckpt_path`, test it, and write its results."""
     checkpoint = load_checkpoint(cfg.ckpt_path)
-    run_cfg = stored_config(checkpoint)
-    for key, target in OVERRIDES.items():
-        if cfg.get(key) is not None:
-            OmegaConf.update(run_cfg, target, cfg[key])
+    overrides = {target: cfg[key] for key, target in OVERRIDES.items() if cfg.get(key) is not None}
+    run_cfg, datamodule, module = restore_run(checkpoint, overrides)
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-
-    datamodule = instantiate(run_cfg.data)
-    module = instantiate(run_cfg.model, mode_names=datamodule.mode_names)
-    module.load_state_dict(checkpoint["state_dict"])
     trainer = L.Trainer(
         accelerator=cfg.accelerator, devices=1, logger=False, inference_mode=False, enable_model_summary=False
     )
@@ -42,9 +35,7 @@ def evaluate(cfg: DictConfig) -> dict:
     results = build_results(
         run_cfg, module, checkpoint["global_step"], module.test_metrics, checkpoint=str(Path(cfg.ckpt_path).resolve())
     )
-    write_json(out / "results.json", results)
-    plot_fits(module, datamodule.tasks, datamodule.test_set(), out / "fits.png")
-    print(format_table(results))
+    write_outputs(out, results, module, datamodule)
     return results
 
 

@@ -61,3 +61,44 @@ def plot_fits(module: MetaLearner, tasks: RegressionTasks, episode: Episode, pat
     fig.tight_layout(rect=(0, 0.06, 1, 0.96))
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def plot_adaptation_curve(results: dict, path: Path) -> None:
+    """Test query MSE against inner steps taken, overall and per mode, with 95% CIs."""
+    test = results["test"]
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    curves = [("all tasks", test, "black"), *((n, m, None) for n, m in test["per_mode"].items())]
+    for name, m, color in curves:
+        steps = range(len(m["mse_by_step"]))
+        ax.errorbar(steps, m["mse_by_step"], yerr=m["mse_by_step_ci95"], marker="o", capsize=3, label=name,
+                    color=color, lw=2.5 if color else 1.5)
+    ax.set_yscale("log")
+    ax.set_xlabel("inner steps taken (0 = after modulation)")
+    ax.set_ylabel("query MSE (test tasks)")
+    ax.set_xticks(list(range(len(test["mse_by_step"]))))
+    ax.set_title(f"{results['method']} ({results['modulation']}), {results['modes']} modes")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_task_embeddings(module: MetaLearner, episode: Episode, mode_names: list[str], path: Path, seed: int = 0) -> None:
+    """Figure 2c: tSNE of the task embeddings of the test tasks, coloured by their true mode."""
+    from sklearn.manifold import TSNE
+
+    with torch.no_grad():
+        embedding = module.model.embed(episode).cpu().numpy()
+    points = TSNE(n_components=2, perplexity=30, init="pca", random_state=seed).fit_transform(embedding)
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    for m, name in enumerate(mode_names):
+        sel = (episode.mode == m).cpu().numpy()
+        ax.scatter(points[sel, 0], points[sel, 1], s=6, alpha=0.7, label=name)
+    ax.set_xlabel("tSNE 1")
+    ax.set_ylabel("tSNE 2")
+    ax.set_title(f"task embeddings of {episode.num_tasks} test tasks ({module.model.modulation})")
+    ax.legend(markerscale=3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -6,20 +6,17 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from pathlib import Path
 
 import hydra
 import lightning as L
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from mumo.cli import report_errors
 from mumo.config import instantiate, portable_config
-from mumo.plots import plot_fits
-from mumo.results import build_results, format_table, write_json
-
-log = logging.getLogger(__name__)
+from mumo.outputs import close_loggers, write_outputs
+from mumo.results import build_results
 
 
 def build_trainer(cfg: DictConfig, **kwargs) -> L.Trainer:
@@ -36,8 +33,10 @@ def run(cfg: DictConfig) -> dict:
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = instantiate(cfg.data)
     module = instantiate(cfg.model, mode_names=datamodule.mode_names)
-    module.save_hyperparameters({"config": portable_config(cfg)})
+    module.save_hyperparameters({"config": portable_config(cfg)}, logger=False)
     trainer = build_trainer(cfg)
+    for logger in trainer.loggers:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
 
     started = time.perf_counter()
     trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
@@ -45,10 +44,8 @@ def run(cfg: DictConfig) -> dict:
     trainer.test(module, datamodule=datamodule, verbose=False)
 
     results = build_results(cfg, module, trainer.global_step, module.test_metrics, train_seconds=round(train_seconds, 1))
-    write_json(out / "results.json", results)
-    plot_fits(module, datamodule.tasks, datamodule.test_set(), out / "fits.png")
-    print(format_table(results))
-    log.info("wrote %s and %s", out / "results.json", out / "fits.png")
+    write_outputs(out, results, module, datamodule, trainer.loggers)
+    close_loggers(trainer.loggers)
     return results
 
 

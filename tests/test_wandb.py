@@ -1,0 +1,53 @@
+"""logger=wandb without network or key: an offline run holding config, metrics, figures and table."""
+
+import json
+from pathlib import Path
+
+import pytest
+from helpers import compose_train
+from wandb_records import read_records
+
+from mumo.train import run
+
+
+def read_offline_run(run_file: Path) -> dict:
+    """Config, history rows and summary of an offline run."""
+    out = {"config": {}, "history": [], "summary": {}}
+    for record in read_records(run_file):
+        kind = record.WhichOneof("record_type")
+        if kind == "config":
+            out["config"].update({item.key: json.loads(item.value_json) for item in record.config.update})
+        elif kind == "history":
+            out["history"].append({item.key or "/".join(item.nested_key): json.loads(item.value_json)
+                                   for item in record.history.item})
+        elif kind == "summary":
+            out["summary"].update({item.key or "/".join(item.nested_key): json.loads(item.value_json)
+                                   for item in record.summary.update})
+    return out
+
+
+def test_wandb_logger_writes_an_offline_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys):
+    monkeypatch.delenv("WANDB_MODE", raising=False)  # offline must be the default
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.setenv("WANDB_API_KEY", "")
+    results = run(compose_train(tmp_path, "logger=wandb", "modulation=film"))
+    assert "wandb sync" in capsys.readouterr().out
+    (run_dir,) = (tmp_path / "wandb").glob("offline-run-*")
+    (run_file,) = run_dir.glob("run-*.wandb")
+    logged = read_offline_run(run_file)
+
+    assert logged["config"]["modes"] == 2 and logged["config"]["modulation"]["name"] == "film"
+    assert logged["config"]["paths"]["output_dir"] == str(tmp_path)  # resolved, not an interpolation
+    test_rows = [row for row in logged["history"] if "test/post_adaptation_mse" in row]
+    assert test_rows and test_rows[-1]["test/post_adaptation_mse"] == pytest.approx(results["test"]["post_adaptation_mse"])
+    assert any("train/meta_loss" in row for row in logged["history"])
+    (media,) = [row for row in logged["history"] if "figures/fits/_type" in row]
+    for key in ("figures/fits", "figures/adaptation_curve", "figures/task_embeddings"):
+        assert media[f"{key}/_type"] == "image-file"
+    assert media["test/results/_type"] == "table-file"
+    assert logged["summary"]["results/method"] == "mumomaml"
+    images = list((run_dir / "files" / "media" / "images").rglob("*.png"))
+    assert len(images) == 3
+    (table,) = (run_dir / "files" / "media" / "table").rglob("*.table.json")
+    data = json.loads(table.read_text())
+    assert data["columns"][0] == "tasks" and [r[0] for r in data["data"]] == ["all", "sinusoid", "linear"]
