@@ -17,8 +17,9 @@ class NonFiniteLossError(MumoError, FloatingPointError):
     """The meta-loss became NaN or infinite; training stops before the bad update."""
 
     def __init__(self, step: int, value: float) -> None:
+        value_text = "non-finite" if value != value else str(value)  # the fast path only knows "not finite"
         super().__init__(
-            f"meta-loss is {value} at meta-iteration {step}; training stopped before the update "
-            "(the last checkpoint on disk is from before this step)"
+            f"meta-loss is {value_text} at meta-iteration {step}; training stopped "
+            "(the last checkpoint on disk was written before that step)"
         )
         self.step = step

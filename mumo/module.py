@@ -9,7 +9,8 @@ import torch
 from torch import Tensor
 
 from mumo.data.episode import Episode
-from mumo.errors import NonFiniteLossError
+from mumo.errors import ConfigError, NonFiniteLossError
+from mumo.fast_step import MetaIterationStep
 from mumo.inner_loop import InnerLoop, make_engine
 from mumo.metrics import summarize
 from mumo.models.meta_model import MetaModel
@@ -34,8 +35,15 @@ class MetaLearner(L.LightningModule):
         lr: float = 1e-3,
         grad_clip: float | None = 2.0,
         mode_names: list[str] | None = None,
+        fast_path: bool | str = "auto",
+        check_finite_every: int = 50,
     ) -> None:
         super().__init__()
+        if fast_path not in (True, False, "auto"):
+            raise ConfigError("fast_path", f"must be true, false or auto (got {fast_path!r})")
+        self.fast_path = fast_path
+        self.check_finite_every = check_finite_every
+        self.fast_step: MetaIterationStep | None = None
         self.model = model
         self.inner_loop = inner_loop
         self.engine = make_engine(engine, inner_loop)
@@ -45,12 +53,51 @@ class MetaLearner(L.LightningModule):
         self._eval_outputs: list[tuple[Tensor, Tensor]] = []
 
     # --- training -------------------------------------------------------------------------
+    def meta_loss(self, batch: Episode) -> Tensor:
+        """Mean over tasks of the query MSE after adaptation (second order unless first_order)."""
+        return self.engine.query_mse(self.model, batch, create_graph=True).mean()
+
+    def setup(self, stage: str) -> None:
+        """Pick the training path: the fast path (manual optimisation) where it pays, on CUDA."""
+        on_cuda = self.trainer.strategy.root_device.type == "cuda"
+        use_fast = self.fast_path is True or (self.fast_path == "auto" and on_cuda)
+        self.automatic_optimization = not use_fast
+        self._graph_capture = use_fast and on_cuda
+
     def training_step(self, batch: Episode, batch_idx: int) -> Tensor:
-        loss = self.engine.query_mse(self.model, batch, create_graph=True).mean()
-        if not torch.isfinite(loss):
-            raise NonFiniteLossError(self.global_step, loss.item())
+        if self.automatic_optimization:
+            loss = self.meta_loss(batch)
+            if not torch.isfinite(loss):
+                raise NonFiniteLossError(self.global_step, loss.item())
+        else:
+            loss = self._fast_training_step(batch)
         self.log("train/meta_loss", loss, prog_bar=True, batch_size=batch.num_tasks)
         return loss
+
+    def _fast_training_step(self, batch: Episode) -> Tensor:
+        optimizer = self.optimizers()
+        if self.fast_step is None:
+            self.fast_step = MetaIterationStep(self, optimizer.optimizer, use_graph=self._graph_capture)
+        step = self.global_step
+        loss = None
+
+        def closure() -> Tensor:
+            nonlocal loss
+            loss = self.fast_step(batch, step)
+            return loss
+
+        optimizer.step(closure=closure)
+        if (step + 1) % self.check_finite_every == 0:
+            self.fast_step.check_finite()
+        return loss.detach().clone()
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        if self.fast_step is not None:  # never write parameters updated from a non-finite loss
+            self.fast_step.check_finite()
+
+    def on_train_end(self) -> None:
+        if self.fast_step is not None:
+            self.fast_step.check_finite()
 
     def on_train_batch_start(self, batch: Episode, batch_idx: int) -> None:
         self._step_started = time.perf_counter()
@@ -64,14 +111,18 @@ class MetaLearner(L.LightningModule):
         groups = [{"params": self.model.base_parameters(), "name": "base"}]
         if encoder := self.model.encoder_parameters():
             groups.append({"params": encoder, "name": "encoder"})
-        return torch.optim.Adam(groups, lr=self.lr)
+        # The fused kernel (CPU and CUDA) is one op for all parameters: ~10x less than the loop.
+        return torch.optim.Adam(groups, lr=self.lr, fused=True)
 
-    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None) -> None:
-        """Clip the base net and the encoder + heads separately (spec §3.1)."""
+    def clip_gradients_by_group(self, optimizer: torch.optim.Optimizer) -> None:
+        """Clip the base net and the encoder + heads separately to global norm `grad_clip` (spec §3.1)."""
         if self.grad_clip is None:
             return
         for group in optimizer.param_groups:
-            torch.nn.utils.clip_grad_norm_(group["params"], self.grad_clip)
+            torch.nn.utils.clip_grad_norm_(group["params"], self.grad_clip, foreach=True)
+
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None) -> None:
+        self.clip_gradients_by_group(optimizer)
 
     # --- evaluation -----------------------------------------------------------------------
     def evaluate(self, batch: Episode) -> Tensor:

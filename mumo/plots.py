@@ -90,7 +90,8 @@ def plot_task_embeddings(module: MetaLearner, episode: Episode, mode_names: list
 
     with torch.no_grad():
         embedding = module.model.embed(episode).cpu().numpy()
-    points = TSNE(n_components=2, perplexity=30, init="pca", random_state=seed).fit_transform(embedding)
+    perplexity = min(30.0, max(1.0, (len(embedding) - 1) / 3))  # sklearn needs perplexity < n
+    points = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(embedding)
     fig, ax = plt.subplots(figsize=(5.5, 5))
     for m, name in enumerate(mode_names):
         sel = (episode.mode == m).cpu().numpy()
