@@ -23,6 +23,8 @@ def quiet_third_party() -> None:
     logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_drop_tips)
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
     warnings.filterwarnings("ignore", message=r".*does not have many workers")
+    # The fast path checkpoints the post-update state, as the automatic path does.
+    warnings.filterwarnings("ignore", message=r"Using ModelCheckpoint with manual optimization")
 
 
 def report_errors(fn: Callable[..., T]) -> Callable[..., T]:
