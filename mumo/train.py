@@ -13,6 +13,7 @@ import hydra
 import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
+from mumo.checkpoints import load_checkpoint
 from mumo.cli import report_errors
 from mumo.config import instantiate, portable_config
 from mumo.outputs import close_loggers, write_outputs
@@ -28,6 +29,8 @@ def build_trainer(cfg: DictConfig, **kwargs) -> L.Trainer:
 
 def run(cfg: DictConfig) -> dict:
     """Train and test as configured; returns what was written to results.json."""
+    if cfg.get("ckpt_path"):
+        load_checkpoint(cfg.ckpt_path)  # a missing, truncated or foreign file fails here, in one line
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     L.seed_everything(cfg.seed, workers=True, verbose=False)

@@ -51,3 +51,19 @@ def test_non_finite_meta_loss_stops_training_and_keeps_the_last_good_checkpoint(
     assert checkpoint["global_step"] == 4
     assert all(torch.isfinite(v).all() for v in checkpoint["state_dict"].values())
     assert not (tmp_path / "results.json").exists()
+
+
+@pytest.mark.parametrize("entry", ["mumo.train", "mumo.evaluate"])
+def test_truncated_or_missing_checkpoints_give_one_line_errors(workdir: Path, entry: str):
+    run(compose_train(workdir / "run"))
+    original = workdir / "run" / "checkpoints" / "last.ckpt"
+    data = original.read_bytes()
+    truncated = workdir / "truncated.ckpt"
+    truncated.write_bytes(data[: len(data) // 2])
+    for path, message in [(truncated, f"error: ckpt_path: {truncated} is not a readable checkpoint"),
+                          (workdir / "missing.ckpt", f"error: ckpt_path: no such file: {workdir / 'missing.ckpt'}")]:
+        proc = run_cli("-m", entry, f"ckpt_path={path}", *(FAST if entry == "mumo.train" else []), cwd=workdir)
+        assert proc.returncode == 1
+        assert proc.stderr.strip().splitlines()[-1].startswith(message)
+        assert "Traceback" not in proc.stderr
+    assert original.read_bytes() == data  # nothing already written is touched

@@ -66,12 +66,13 @@ def test_fixed_sets_are_reproducible_and_independent_of_training_seed():
     assert not torch.equal(val.query_x, a.query_x)
 
 
-def test_training_stream_is_seeded_and_resumable():
+def test_training_stream_is_seeded_and_resumes_at_the_first_unconsumed_batch():
     stream = RegressionDataModule(seed=7).train_stream
     it = iter(stream)
     first = next(it)
+    stream.mark_consumed()  # trained on
+    second = next(it)  # fetched ahead by the loader, not yet trained on
     state = stream.state_dict()
-    second = next(it)
     again = RegressionDataModule(seed=7).train_stream
     torch.testing.assert_close(next(iter(again)).support_x, first.support_x)
     again.load_state_dict(state)
