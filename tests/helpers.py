@@ -33,9 +33,11 @@ def compose_train(output_dir: Path, *overrides: str, fast: bool = True) -> DictC
         return compose("train", overrides=[*(FAST if fast else []), f"paths.output_dir={output_dir}", *overrides])
 
 
+def cli_env() -> dict[str, str]:
+    return {**os.environ, "PYTHONUNBUFFERED": "1", "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+
+
 def run_cli(*args: str, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
-    """Run `python -m ...` as a user would, in `cwd`."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
-    return subprocess.run(
-        [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
-    )
+    """Run `python ...` (e.g. `-m mumo.train ...`) as a user would, in `cwd`."""
+    return subprocess.run([sys.executable, *args], cwd=cwd, env=cli_env(), capture_output=True, text=True,
+                          timeout=timeout)

@@ -1,0 +1,65 @@
+"""Sweeps on a real SLURM cluster (scripts/slurm-local.sh up) through hydra/launcher=slurm."""
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from helpers import FAST, cli_env, run_cli
+
+
+def cluster_reachable() -> bool:
+    if shutil.which("sinfo") is None:
+        return False
+    return subprocess.run(["scontrol", "ping"], capture_output=True, text=True).returncode == 0
+
+
+pytestmark = [
+    pytest.mark.slurm,
+    pytest.mark.skipif(not cluster_reachable(), reason="no SLURM cluster reachable (run scripts/slurm-local.sh up)"),
+]
+SLURM = ["hydra/launcher=slurm", "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=1",
+         "hydra.launcher.timeout_min=10"]
+
+
+def test_sweep_runs_as_a_slurm_job_array(workdir: Path):
+    proc = run_cli("-m", "mumo.train", "-m", *SLURM, "modulation=softmax,film", *FAST, "trainer.max_steps=20",
+                   cwd=workdir)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (sweep,) = workdir.glob("outputs/multirun/*/*")
+    results = [json.loads((sweep / str(i) / "results.json").read_text()) for i in (0, 1)]
+    assert [r["modulation"] for r in results] == ["softmax", "film"]
+    assert all(r["steps"] == 20 for r in results)
+    assert list((sweep / ".submitit").glob("*_0/*_log.out"))  # ran through sbatch, not locally
+
+
+def running_array_tasks() -> list[str]:
+    out = subprocess.run(["squeue", "-h", "-t", "R", "-o", "%i"], capture_output=True, text=True).stdout
+    return out.split()
+
+
+def test_a_killed_job_fails_alone_and_the_others_keep_their_results(workdir: Path):
+    # job 0 trains (nearly) forever and is killed with SIGKILL; job 1 is short and must complete
+    submitter = subprocess.Popen(
+        [sys.executable, "-m", "mumo.train", "-m", *SLURM, *FAST, "trainer.max_steps=100000,20"],
+        cwd=workdir, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    victim = None
+    while victim is None and time.monotonic() < deadline:
+        victim = next((j for j in running_array_tasks() if j.endswith("_0")), None)
+        time.sleep(0.5)
+    assert victim, "job 0 never started"
+    time.sleep(3)
+    subprocess.run(["scancel", "--signal=KILL", "--full", victim], check=True)
+    _, stderr = submitter.communicate(timeout=300)
+    assert submitter.returncode != 0
+    assert "has not produced any output" in stderr or "FAILED" in stderr or "CANCELLED" in stderr, stderr[-2000:]
+    (sweep,) = workdir.glob("outputs/multirun/*/*")
+    deadline = time.monotonic() + 120
+    while not (sweep / "1" / "results.json").exists() and time.monotonic() < deadline:
+        time.sleep(1)
+    assert json.loads((sweep / "1" / "results.json").read_text())["steps"] == 20
+    assert not (sweep / "0" / "results.json").exists()
