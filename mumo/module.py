@@ -62,7 +62,8 @@ class MetaLearner(L.LightningModule):
         on_cuda = self.trainer.strategy.root_device.type == "cuda"
         use_fast = self.fast_path is True or (self.fast_path == "auto" and on_cuda)
         self.automatic_optimization = not use_fast
-        self._graph_capture = use_fast and on_cuda
+        # One graph per process is untested with DDP's gradient all-reduce: capture single-process runs only.
+        self._graph_capture = use_fast and on_cuda and self.trainer.world_size == 1
 
     def training_step(self, batch: Episode, batch_idx: int) -> Tensor:
         if self.automatic_optimization:
@@ -71,7 +72,9 @@ class MetaLearner(L.LightningModule):
                 raise NonFiniteLossError(self.global_step, loss.item())
         else:
             loss = self._fast_training_step(batch)
-        self.log("train/meta_loss", loss, prog_bar=True, batch_size=batch.num_tasks)
+        # Under DDP each process holds its share of the tasks; the logged loss is their mean.
+        self.log("train/meta_loss", loss, prog_bar=True, batch_size=batch.num_tasks,
+                 sync_dist=self.trainer.world_size > 1)
         return loss
 
     def _fast_training_step(self, batch: Episode) -> Tensor:
@@ -148,7 +151,7 @@ class MetaLearner(L.LightningModule):
         for name, m in metrics["per_mode"].items():
             flat[f"{prefix}/{name}/post_modulation_mse"] = m["post_modulation_mse"]
             flat[f"{prefix}/{name}/post_adaptation_mse"] = m["post_adaptation_mse"]
-        self.log_dict(flat, prog_bar=False)
+        self.log_dict(flat, rank_zero_only=True)  # every process evaluates the full fixed set
         return metrics
 
     def on_validation_epoch_end(self) -> None:

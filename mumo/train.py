@@ -47,7 +47,8 @@ def run(cfg: DictConfig) -> dict:
     trainer.test(module, datamodule=datamodule, verbose=False)
 
     results = build_results(cfg, module, trainer.global_step, module.test_metrics, train_seconds=round(train_seconds, 1))
-    write_outputs(out, results, module, datamodule, trainer.loggers)
+    if trainer.is_global_zero:  # under DDP every process has the same results; one writes them
+        write_outputs(out, results, module, datamodule, trainer.loggers)
     close_loggers(trainer.loggers)
     return results
 

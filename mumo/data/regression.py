@@ -53,6 +53,21 @@ class TaskStream(IterableDataset):
         self._unconsumed.clear()
 
 
+def rank_share(episode: Episode, rank: int, world_size: int) -> Episode:
+    """Every `world_size`-th task from `rank` on: disjoint shares that cover the meta-batch.
+
+    All ranks draw the same meta-batch from the same seed, so no task is seen twice; striding
+    keeps each share stratified across modes.
+    """
+    if world_size == 1:
+        return episode
+    if episode.num_tasks % world_size:
+        raise ConfigError(
+            "meta_batch_size", f"must be divisible by the number of processes ({world_size}); got {episode.num_tasks}"
+        )
+    return episode.select(slice(rank, None, world_size))
+
+
 def _chunks(episode: Episode, size: int) -> list[Episode]:
     return [episode.select(slice(i, i + size)) for i in range(0, episode.num_tasks, size)]
 
@@ -116,9 +131,11 @@ class RegressionDataModule(L.LightningDataModule):
         return DataLoader(_chunks(self.test_set(), self.eval_batch_size), batch_size=None)
 
     def on_before_batch_transfer(self, batch: Episode, dataloader_idx: int) -> Episode:
-        if self.trainer is not None and self.trainer.training:
-            self.train_stream.mark_consumed()
-        return batch
+        """Training batches: mark them consumed; with several processes, keep this rank's share."""
+        if self.trainer is None or not self.trainer.training:
+            return batch
+        self.train_stream.mark_consumed()
+        return rank_share(batch, self.trainer.global_rank, self.trainer.world_size)
 
     def state_dict(self) -> dict:
         return {"train_stream": self.train_stream.state_dict()}

@@ -1,0 +1,44 @@
+"""Two DDP processes (gloo, CPU) take the same step as one process on the whole meta-batch."""
+
+import csv
+from pathlib import Path
+
+import pytest
+import torch
+from helpers import FAST, run_cli
+
+from mumo.data import RegressionDataModule
+from mumo.data.regression import rank_share
+from mumo.errors import ConfigError
+
+
+def test_rank_shares_are_disjoint_stratified_and_cover_the_meta_batch():
+    episode = next(iter(RegressionDataModule(meta_batch_size=8).train_stream))
+    shares = [rank_share(episode, rank, 2) for rank in range(2)]
+    tasks = [{tuple(x.flatten().tolist()) for x in share.support_x} for share in shares]
+    assert not tasks[0] & tasks[1]
+    assert tasks[0] | tasks[1] == {tuple(x.flatten().tolist()) for x in episode.support_x}
+    assert all(share.mode.bincount().tolist() == [2, 2] for share in shares)
+    with pytest.raises(ConfigError, match="^meta_batch_size: must be divisible by the number of processes"):
+        rank_share(episode, 0, 3)
+
+
+def step_results(run_dir: Path) -> tuple[float, dict, int]:
+    rows = list(csv.DictReader((run_dir / "csv" / "metrics.csv").open()))
+    loss = next(float(r["train/meta_loss"]) for r in rows if r.get("train/meta_loss"))
+    checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    return loss, checkpoint["state_dict"], checkpoint["global_step"]
+
+
+def test_one_ddp_step_equals_one_single_process_step(workdir: Path):
+    common = [*FAST, "trainer.max_steps=1", "val_every=1", "trainer.log_every_n_steps=1", "modulation=film"]
+    single = run_cli("-m", "mumo.train", *common, "hydra.run.dir=single", cwd=workdir)
+    assert single.returncode == 0, single.stderr[-3000:]
+    ddp = run_cli("-m", "mumo.train", *common, "trainer=ddp", "hydra.run.dir=ddp", cwd=workdir)
+    assert ddp.returncode == 0, ddp.stderr[-3000:]
+    loss_single, state_single, steps_single = step_results(workdir / "single")
+    loss_ddp, state_ddp, steps_ddp = step_results(workdir / "ddp")
+    assert steps_single == steps_ddp == 1
+    assert loss_ddp == pytest.approx(loss_single, rel=1e-5)
+    for name, value in state_single.items():
+        torch.testing.assert_close(state_ddp[name], value, rtol=1e-5, atol=1e-7, msg=name)
