@@ -153,12 +153,12 @@ def bench_evaluation(cfg: DictConfig, device: torch.device) -> list[dict]:
 
 
 def format_rows(rows: list[dict]) -> str:
-    header = f"{'what':<22}{'variant':<9}{'modulation':<11}{'tasks':>6}{'ms':>11}{'tasks/s':>11}{'speed-up':>14}"
+    header = f"{'what':<22}{'variant':<9}{'modulation':<11}{'tasks':>6}{'ms':>11}{'tasks/s':>11}  {'speed-up':<18}"
     lines = [header, "-" * len(header)]
     for r in rows:
         speedup = f"{r['speedup']:.1f}x vs {r['speedup_vs']}" if r["speedup_vs"] else ""
         lines.append(f"{r['what']:<22}{r['variant']:<9}{r['modulation']:<11}{r['tasks']:>6}{r['median_ms']:>11.2f}"
-                     f"{r['tasks_per_s']:>11.0f}{speedup:>14}")
+                     f"{r['tasks_per_s']:>11.0f}  {speedup:<18}".rstrip())
     return "\n".join(lines)
 
 
