@@ -135,6 +135,10 @@ class BatchedEngine(Engine):
 class L2LEngine(Engine):
     """Reference engine: learn2learn MAML clone/adapt, one task at a time."""
 
+    @staticmethod
+    def _query_mse(learner, task: Episode, condition: Condition) -> Tensor:
+        return task_mse(learner(task.query_x, condition.taus, condition.context), task.query_y)
+
     def query_mse(
         self, model: MetaModel, episode: Episode, *, create_graph: bool, all_steps: bool = False
     ) -> Tensor:
@@ -148,11 +152,7 @@ class L2LEngine(Engine):
         for t in range(episode.num_tasks):
             task, cond = episode.select(slice(t, t + 1)), condition.select(slice(t, t + 1))
             learner = MAML(model.task_net(int(task.mode)), lr=loop.lr, first_order=first_order).clone()
-
-            def query_loss() -> Tensor:
-                return task_mse(learner(task.query_x, cond.taus, cond.context), task.query_y)
-
-            losses = [query_loss()] if all_steps else []
+            losses = [self._query_mse(learner, task, cond)] if all_steps else []
             for _ in range(loop.steps):
                 support_loss = task_mse(learner(task.support_x, cond.taus, cond.context), task.support_y).sum()
                 if loop.grad_clamp is None:
@@ -162,8 +162,8 @@ class L2LEngine(Engine):
                     grads = [g.clamp(-loop.grad_clamp, loop.grad_clamp) for g in grads]
                     learner.module = maml_update(learner.module, loop.lr, grads)
                 if all_steps:
-                    losses.append(query_loss())
-            per_task.append(torch.cat(losses if all_steps else [query_loss()]))
+                    losses.append(self._query_mse(learner, task, cond))
+            per_task.append(torch.cat(losses if all_steps else [self._query_mse(learner, task, cond)]))
         return torch.stack(per_task, dim=1)
 
 

@@ -4,10 +4,9 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import FAST, compose_train, run_cli
+from helpers import FAST, run_cli
 
 from mumo.report import collect, main as report_main, markdown
-from mumo.train import run
 
 
 def fake_run(root: Path, name: str, method: str, modulation: str, modes: int, seed: int, mod: float, ada: float):
