@@ -36,25 +36,41 @@ def test_sweep_runs_as_a_slurm_job_array(workdir: Path):
     assert list((sweep / ".submitit").glob("*_0/*_log.out"))  # ran through sbatch, not locally
 
 
-def running_array_tasks() -> list[str]:
-    out = subprocess.run(["squeue", "-h", "-t", "R", "-o", "%i"], capture_output=True, text=True).stdout
-    return out.split()
+def queued_jobs(*states: str) -> list[str]:
+    args = ["squeue", "-h", "-o", "%i", *(["-t", ",".join(states)] if states else [])]
+    return subprocess.run(args, capture_output=True, text=True).stdout.split()
+
+
+def wait_for_empty_queue(timeout: float = 120) -> None:
+    """Jobs of an earlier sweep can still be finishing after their submitter returned."""
+    deadline = time.monotonic() + timeout
+    while queued_jobs() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not queued_jobs(), f"jobs still queued: {queued_jobs()}"
 
 
 def test_a_killed_job_fails_alone_and_the_others_keep_their_results(workdir: Path):
     # job 0 trains (nearly) forever and is killed with SIGKILL; job 1 is short and must complete
+    wait_for_empty_queue()
     submitter = subprocess.Popen(
         [sys.executable, "-m", "mumo.train", "-m", *SLURM, *FAST, "trainer.max_steps=100000,20"],
         cwd=workdir, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    victim = None
-    while victim is None and time.monotonic() < deadline:
-        victim = next((j for j in running_array_tasks() if j.endswith("_0")), None)
-        time.sleep(0.5)
-    assert victim, "job 0 never started"
-    time.sleep(3)
-    subprocess.run(["scancel", "--signal=KILL", "--full", victim], check=True)
-    _, stderr = submitter.communicate(timeout=300)
+    victim, finished = None, False
+    try:
+        deadline = time.monotonic() + 120
+        while victim is None and time.monotonic() < deadline:
+            victim = next((j for j in queued_jobs("R") if j.endswith("_0")), None)
+            time.sleep(0.5)
+        assert victim, "job 0 never started"
+        time.sleep(3)
+        subprocess.run(["scancel", "--signal=KILL", "--full", victim], check=True)
+        _, stderr = submitter.communicate(timeout=300)
+        finished = True
+    finally:  # a failed test leaves neither its submitter nor its jobs behind
+        if not finished:
+            submitter.kill()
+            if victim is not None:
+                subprocess.run(["scancel", victim.split("_")[0]], check=False)
     assert submitter.returncode != 0
     assert "has not produced any output" in stderr or "FAILED" in stderr or "CANCELLED" in stderr, stderr[-2000:]
     (sweep,) = workdir.glob("outputs/multirun/*/*")
