@@ -32,12 +32,28 @@ def fit_curves(module: MetaLearner, episode: Episode, x: torch.Tensor) -> tuple[
     return before, after
 
 
+def input_grid(tasks: RegressionTasks, episode: Episode, points: int = 200) -> tuple[torch.Tensor, torch.Tensor]:
+    """Evenly spaced inputs [T, points, 1] over the input range, and each task's true function there."""
+    lo, hi = tasks.input_range
+    grid = torch.linspace(lo, hi, points).view(1, -1, 1).expand(episode.num_tasks, -1, -1).contiguous()
+    return grid, tasks.true_function(episode.mode, episode.params, grid)
+
+
+def draw_task(ax, grid: torch.Tensor, truth: torch.Tensor, episode: Episode, t: int, title: str, lw: float = 2) -> None:
+    """One task's panel: ground truth, support points, title and axes (model curves go on top)."""
+    ax.plot(grid[t, :, 0].numpy(), truth[t, :, 0].numpy(), color="black", lw=lw, label="ground truth")
+    ax.scatter(episode.support_x[t, :, 0], episode.support_y[t, :, 0], color="tab:orange", zorder=5, s=25,
+               label="support points")
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel("x")
+    ax.set_ylabel("y")
+    ax.grid(alpha=0.3)
+
+
 def plot_fits(module: MetaLearner, tasks: RegressionTasks, episode: Episode, path: Path, per_mode: int = 3) -> None:
     """Figure 2a/2b style: true function, support points, fits after modulation and adaptation."""
     shown = first_tasks_per_mode(episode, per_mode)
-    lo, hi = tasks.input_range
-    grid = torch.linspace(lo, hi, 200).view(1, -1, 1).expand(shown.num_tasks, -1, -1).contiguous()
-    truth = tasks.true_function(shown.mode, shown.params, grid)
+    grid, truth = input_grid(tasks, shown)
     before, after = fit_curves(module, shown, grid)
     steps = module.inner_loop.steps
     rows = tasks.modes
@@ -46,14 +62,9 @@ def plot_fits(module: MetaLearner, tasks: RegressionTasks, episode: Episode, pat
     for t in range(shown.num_tasks):
         mode = int(shown.mode[t])
         ax = axes[mode, t % per_mode]
-        ax.plot(gx, truth[t, :, 0].numpy(), color="black", lw=2, label="ground truth")
+        draw_task(ax, grid, truth, shown, t, f"{tasks.mode_names[mode]} task {t % per_mode + 1}")
         ax.plot(gx, before[t, :, 0].numpy(), color="tab:blue", ls="--", label="after modulation (0 steps)")
         ax.plot(gx, after[t, :, 0].numpy(), color="tab:red", label=f"after adaptation ({steps} steps)")
-        ax.scatter(shown.support_x[t, :, 0], shown.support_y[t, :, 0], color="tab:orange", zorder=5, s=25, label="support points")
-        ax.set_title(f"{tasks.mode_names[mode]} task {t % per_mode + 1}", fontsize=10)
-        ax.set_xlabel("x")
-        ax.set_ylabel("y")
-        ax.grid(alpha=0.3)
     handles, labels = axes[0, 0].get_legend_handles_labels()
     title = f"{module.model.method} ({module.model.modulation}), {tasks.modes} modes: fits on test tasks"
     fig.suptitle(title)

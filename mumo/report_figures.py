@@ -10,7 +10,7 @@ import torch
 
 from mumo.checkpoints import load_checkpoint, restore_run
 from mumo.errors import MumoError
-from mumo.plots import fit_curves, first_tasks_per_mode, plt
+from mumo.plots import draw_task, first_tasks_per_mode, fit_curves, input_grid, plt
 from mumo.report import PAPER_TABLE1, row_key, row_name
 
 log = logging.getLogger(__name__)
@@ -78,9 +78,7 @@ def comparison_figures(runs: list[dict], out: Path, per_mode: int = 2) -> list[P
         _, datamodule, _ = next(iter(restored.values()))
         tasks = datamodule.tasks
         shown = first_tasks_per_mode(datamodule.test_set(), per_mode)
-        lo, hi = tasks.input_range
-        grid = torch.linspace(lo, hi, 200).view(1, -1, 1).expand(shown.num_tasks, -1, -1).contiguous()
-        truth = tasks.true_function(shown.mode, shown.params, grid)
+        grid, truth = input_grid(tasks, shown)
         curves = {k: fit_curves(module, shown, grid) for k, (_, _, module) in restored.items()}
         for panel, index, title in (("2a", 0, "after modulation (MAML / Multi-MAML: their priors)"),
                                     ("2b", 1, "after adaptation")):
@@ -88,15 +86,10 @@ def comparison_figures(runs: list[dict], out: Path, per_mode: int = 2) -> list[P
             gx = grid[0, :, 0].numpy()
             for t in range(shown.num_tasks):
                 ax = axes[int(shown.mode[t]), t % per_mode]
-                ax.plot(gx, truth[t, :, 0].numpy(), color="black", lw=2.5, label="ground truth")
+                title = f"{tasks.mode_names[int(shown.mode[t])]} task {t % per_mode + 1}"
+                draw_task(ax, grid, truth, shown, t, title, lw=2.5)
                 for key, pair in curves.items():
                     ax.plot(gx, pair[index][t, :, 0].numpy(), lw=1.5, label=row_name(key), **STYLE.get(key, {}))
-                ax.scatter(shown.support_x[t, :, 0], shown.support_y[t, :, 0], color="tab:orange", zorder=5, s=25,
-                           label="support points")
-                ax.set_title(f"{tasks.mode_names[int(shown.mode[t])]} task {t % per_mode + 1}", fontsize=10)
-                ax.set_xlabel("x")
-                ax.set_ylabel("y")
-                ax.grid(alpha=0.3)
             handles, labels = axes[0, 0].get_legend_handles_labels()
             fig.suptitle(f"Figure {panel}: {m} modes, {title}")
             fig.legend(handles, labels, loc="lower center", ncol=4, frameon=False, fontsize=9)
