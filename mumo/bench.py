@@ -2,7 +2,7 @@
 
     python -m mumo.bench                                  # CPU: 2 modes, none/film, 50/500/5000 tasks
     python -m mumo.bench device=cuda                      # the same on a GPU (fast = CUDA graph)
-    python -m mumo.bench variants=[batched,l2l] tasks=[50] modulations=[film]
+    python -m mumo.bench variants=[l2l,low_rank] tasks=[50] modulations=[film]
 
 One meta-iteration = sample a meta-batch, encode + modulate, 5 second-order inner steps,
 meta-backward, per-group clipping and the Adam step. Variants alternate round by round; each
@@ -29,8 +29,9 @@ from mumo.results import write_json
 
 VARIANTS = {
     "l2l": ["engine=l2l", "fast_path=false"],
-    "batched": ["engine=batched", "fast_path=false"],
-    "fast": ["engine=batched", "fast_path=true"],
+    "dense": ["engine=batched", "fast_weights=dense", "fast_path=false"],
+    "low_rank": ["engine=batched", "fast_weights=low_rank", "fast_path=false"],
+    "fast": ["engine=batched", "fast_weights=auto", "fast_path=true"],
 }
 
 
@@ -117,7 +118,7 @@ def bench_entry_point(cfg: DictConfig, device: torch.device) -> list[dict]:
     rows = []
     trainer = "gpu" if device.type == "cuda" else "cpu"
     for modulation in cfg.modulations:
-        for variant in ("batched", "fast"):
+        for variant in (v for v in cfg.variants if v != "l2l"):
             overrides = [*_common(cfg, modulation, 25 * cfg.modes), *VARIANTS[variant], f"trainer={trainer}",
                          f"trainer.max_steps={cfg.entry_point_steps}", f"val_every={cfg.entry_point_steps + 1}",
                          "data.test_tasks_per_mode=10", "logger=none", "callbacks.progress_bar.refresh_rate=0",

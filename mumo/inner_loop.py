@@ -22,8 +22,9 @@ from torch import Tensor
 
 from mumo.data.episode import Episode
 from mumo.errors import ConfigError
+from mumo.models.fast_weights import LowRankWeight
 from mumo.models.meta_model import Condition, MetaModel
-from mumo.models.mlp import Params
+from mumo.models.mlp import Params, Tape
 
 
 def task_mse(prediction: Tensor, target: Tensor) -> Tensor:
@@ -53,12 +54,59 @@ class InnerLoop:
         if self.grad_clamp is not None and self.grad_clamp <= 0:
             raise ConfigError("modulation.inner_grad_clamp", f"must be > 0 or null (got {self.grad_clamp})")
 
-    def step(self, loss: Tensor, params: list[Tensor], create_graph: bool) -> list[Tensor]:
-        """One SGD step theta <- theta - alpha * clamp(grad); returns the new tensors."""
-        grads = torch.autograd.grad(loss, params, create_graph=create_graph)
+    def step(self, loss: Tensor, params: Params, tape: Tape, create_graph: bool) -> Params:
+        """One SGD step theta <- theta - alpha * clamp(grad) on every task's fast weights.
+
+        Dense tensors get their gradient from autograd. A `LowRankWeight`'s gradient is the outer
+        product of the gradient at the layer's output (from autograd) and its input (`tape`), and
+        is added in factored form; the clamp is applied exactly (see `_clamped_outer`).
+        """
+        dense = [n for n, p in params.items() if not isinstance(p, LowRankWeight)]
+        factored = [n for n in params if n not in dense]
+        outputs = [params[n] for n in dense] + [tape[n][1] for n in factored]
+        grads = dict(zip(dense + factored, torch.autograd.grad(loss, outputs, create_graph=create_graph)))
+        return {
+            n: self._dense_step(p, grads[n]) if n in dense
+            else self._low_rank_step(p, tape[n][0] if create_graph else tape[n][0].detach(), grads[n])
+            for n, p in params.items()
+        }
+
+    def _dense_step(self, p: Tensor, g: Tensor) -> Tensor:
         if self.grad_clamp is None:
-            return [torch.add(p, g, alpha=-self.lr) for p, g in zip(params, grads)]
-        return [ClampedSGDUpdate.apply(p, g, self.lr, self.grad_clamp) for p, g in zip(params, grads)]
+            return torch.add(p, g, alpha=-self.lr)
+        return ClampedSGDUpdate.apply(p, g, self.lr, self.grad_clamp)
+
+    def _low_rank_step(self, weight: LowRankWeight, a: Tensor, dz: Tensor) -> LowRankWeight:
+        """W - alpha * clamp(dz^T a) with a [T, N, in] the layer input and dz [T, N, out].
+
+        Without `create_graph` both factors are constants, as the dense gradient is (first order).
+        """
+        weight = weight.add_outer(dz * -self.lr, a)
+        if self.grad_clamp is not None:
+            if (clamped := _clamped_outer(dz, a, self.grad_clamp)) is not None:
+                index, excess = clamped
+                weight = weight.add_dense(index, excess * self.lr)
+        return weight
+
+
+def _clamped_outer(dz: Tensor, a: Tensor, c: float) -> tuple[Tensor, Tensor] | None:
+    """Tasks where clamp(dz^T a, -c, c) differs from dz^T a, and G - clamp(G) for those tasks.
+
+    |G_ij| = |sum_n dz_ni a_nj| <= max_i ||dz_:i|| * max_j ||a_:j|| (Cauchy-Schwarz), so only
+    tasks whose bound exceeds c can have a clamped element; G is formed densely for those alone.
+    Subtracting alpha * (G - clamp(G)) after the full step gives the clamped step's value and,
+    as clamp passes gradient only where |G| <= c, its derivatives too.
+    """
+    squared_bound = dz.square().sum(dim=1).amax(dim=1) * a.square().sum(dim=1).amax(dim=1)  # (norm is slow here)
+    suspects = (squared_bound > (c * (1 - 1e-4)) ** 2).nonzero().squeeze(1)  # margin: bound and G round differently
+    if suspects.numel() == 0:
+        return None
+    g = torch.bmm(dz[suspects].transpose(1, 2), a[suspects])
+    excess = g - g.clamp(-c, c)
+    hit = excess.flatten(1).ne(0).any(dim=1)
+    if not hit.any():
+        return None
+    return suspects[hit], excess[hit]
 
 
 class ClampedSGDUpdate(torch.autograd.Function):
@@ -102,7 +150,28 @@ class Engine:
 
 
 class BatchedEngine(Engine):
-    """All tasks of the meta-batch adapted together with batched per-task weights."""
+    """All tasks of the meta-batch adapted together with batched per-task weights.
+
+    Args:
+        fast_weights: how the per-task copies of large weight matrices are held: 'dense'
+            ([T, out, in] tensors), 'low_rank' (`LowRankWeight`: the prior plus the inner loop's
+            outer-product updates; same values, ~3x less work on the CPU) or 'auto' (low_rank on
+            the CPU; dense on GPUs, where the clamp's data-dependent task subset would force a
+            host sync and break CUDA-graph capture).
+    """
+
+    def __init__(self, inner_loop: InnerLoop, fast_weights: str = "auto") -> None:
+        super().__init__(inner_loop)
+        if fast_weights not in FAST_WEIGHTS:
+            raise ConfigError("fast_weights", f"unknown value '{fast_weights}' (choose from {', '.join(FAST_WEIGHTS)})")
+        self.fast_weights = fast_weights
+
+    def _rank(self, episode: Episode) -> int:
+        """Rank of the low-rank updates, or 0 for dense per-task weights."""
+        low_rank = self.fast_weights == "low_rank" or (
+            self.fast_weights == "auto" and episode.support_x.device.type == "cpu"
+        )
+        return episode.support_x.shape[1] * self.inner_loop.steps if low_rank else 0
 
     def adapt(
         self, model: MetaModel, episode: Episode, condition: Condition, *, create_graph: bool
@@ -110,13 +179,13 @@ class BatchedEngine(Engine):
         """Yields every task's fast weights theta_0, theta_1, ..., theta_S (leading dim T)."""
         loop = self.inner_loop
         create_graph = create_graph and not loop.first_order
-        params = model.initial_params(episode)
+        params = model.initial_params(episode, rank=self._rank(episode))
         yield params
-        names = list(params)
         for _ in range(loop.steps):
-            support = model.predict(episode.support_x, params, condition)
+            tape: Tape = {}
+            support = model.predict(episode.support_x, params, condition, tape)
             loss = task_mse(support, episode.support_y).sum()
-            params = dict(zip(names, loop.step(loss, list(params.values()), create_graph)))
+            params = loop.step(loss, params, tape, create_graph)
             yield params
 
     def query_mse(
@@ -168,9 +237,13 @@ class L2LEngine(Engine):
 
 
 ENGINES: dict[str, type[Engine]] = {"batched": BatchedEngine, "l2l": L2LEngine}
+FAST_WEIGHTS = ("auto", "dense", "low_rank")
 
 
-def make_engine(name: str, inner_loop: InnerLoop) -> Engine:
+def make_engine(name: str, inner_loop: InnerLoop, fast_weights: str = "auto") -> Engine:
+    """The engine called `name`; `fast_weights` configures the batched engine (see BatchedEngine)."""
     if name not in ENGINES:
         raise ConfigError("engine", f"unknown engine '{name}' (choose from {', '.join(ENGINES)})")
+    if name == "batched":
+        return BatchedEngine(inner_loop, fast_weights)
     return ENGINES[name](inner_loop)

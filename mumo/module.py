@@ -32,6 +32,7 @@ class MetaLearner(L.LightningModule):
         model: MetaModel,
         inner_loop: InnerLoop,
         engine: str = "batched",
+        fast_weights: str = "auto",
         lr: float = 1e-3,
         grad_clip: float | None = 2.0,
         mode_names: list[str] | None = None,
@@ -46,7 +47,7 @@ class MetaLearner(L.LightningModule):
         self.fast_step: MetaIterationStep | None = None
         self.model = model
         self.inner_loop = inner_loop
-        self.engine = make_engine(engine, inner_loop)
+        self.engine = make_engine(engine, inner_loop, fast_weights)
         self.lr, self.grad_clip = lr, grad_clip
         self.mode_names = mode_names or [str(m) for m in range(model.per_mode_nets or 1)]
         self.test_metrics: dict | None = None

@@ -7,6 +7,9 @@ from mumo.data import Episode, RegressionTasks
 from mumo.errors import ConfigError
 from mumo.inner_loop import BatchedEngine, InnerLoop, make_engine
 from mumo.models import MetaModel
+from mumo.models.fast_weights import LowRankWeight
+
+FAST_WEIGHTS = ["dense", "low_rank"]
 
 
 def episode64(modes: int = 2, per_mode: int = 3) -> Episode:
@@ -14,11 +17,15 @@ def episode64(modes: int = 2, per_mode: int = 3) -> Episode:
     return Episode(*(f.double() if f.is_floating_point() else f for f in e))
 
 
-def meta_loss_and_grads(engine: str, model: MetaModel, loop: InnerLoop, episode: Episode):
+def meta_loss_and_grads(engine: str, model: MetaModel, loop: InnerLoop, episode: Episode, fast_weights="dense"):
     model.zero_grad()
-    loss = make_engine(engine, loop).query_mse(model, episode, create_graph=True).mean()
+    loss = make_engine(engine, loop, fast_weights).query_mse(model, episode, create_graph=True).mean()
     loss.backward()
     return loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters()}
+
+
+def as_dense(weight) -> torch.Tensor:
+    return weight.dense() if isinstance(weight, LowRankWeight) else weight
 
 
 def build(modulation: str, **kwargs) -> MetaModel:
@@ -31,13 +38,14 @@ CASES = [("none", {"bias_transform": 20}), ("softmax", {}), ("sigmoid", {"modula
          ("none", {"bias_transform": 20, "per_mode_nets": 2})]
 
 
+@pytest.mark.parametrize("fast_weights", FAST_WEIGHTS)
 @pytest.mark.parametrize("first_order", [False, True], ids=["second_order", "first_order"])
 @pytest.mark.parametrize("modulation, kwargs", CASES, ids=[c[0] + ("_multi" if "per_mode_nets" in c[1] else "") for c in CASES])
-def test_batched_and_l2l_engines_agree(modulation, kwargs, first_order):
+def test_batched_and_l2l_engines_agree(modulation, kwargs, first_order, fast_weights):
     model = build(modulation, **kwargs)
     loop = InnerLoop(steps=3, lr=0.01, first_order=first_order, grad_clamp=None if modulation == "none" else 10.0)
     episode = episode64()
-    loss_b, grads_b = meta_loss_and_grads("batched", model, loop, episode)
+    loss_b, grads_b = meta_loss_and_grads("batched", model, loop, episode, fast_weights)
     loss_l, grads_l = meta_loss_and_grads("l2l", model, loop, episode)
     torch.testing.assert_close(loss_b, loss_l, rtol=1e-12, atol=0)
     for name in grads_b:
@@ -55,14 +63,16 @@ def test_second_order_terms_are_present_and_reach_the_encoder():
     assert second["heads.heads.0.weight"].abs().sum() > 0
 
 
-def test_grad_clamp_limits_each_inner_update():
+@pytest.mark.parametrize("fast_weights", FAST_WEIGHTS)
+def test_grad_clamp_limits_each_inner_update(fast_weights):
     model = build("film")
     episode = episode64()
     loop = InnerLoop(steps=1, lr=1.0, grad_clamp=0.001)
-    engine = BatchedEngine(loop)
+    engine = BatchedEngine(loop, fast_weights)
     theta0, theta1 = engine.adapt(model, episode, model.condition(episode), create_graph=False)
+    assert isinstance(theta1["layers.1.weight"], LowRankWeight) == (fast_weights == "low_rank")
     for name in theta0:
-        assert (theta1[name] - theta0[name]).abs().max() <= 0.001 + 1e-12
+        assert (as_dense(theta1[name]) - as_dense(theta0[name])).abs().max() <= 0.001 + 1e-12
 
 
 def test_tau_is_computed_once_and_not_adapted():
@@ -91,19 +101,54 @@ def test_negative_inner_steps_and_unknown_engine_name_the_key():
         InnerLoop(steps=-1)
     with pytest.raises(ConfigError, match=r"^engine: "):
         make_engine("jax", InnerLoop())
+    with pytest.raises(ConfigError, match=r"^fast_weights: "):
+        make_engine("batched", InnerLoop(), "sparse")
 
 
-def test_active_clamp_gives_the_same_meta_gradients_as_learn2learn():
-    """The fused clamp-and-update node against learn2learn with torch's own clamp."""
+def per_task_max_inner_grad(model: MetaModel, episode: Episode, name: str) -> torch.Tensor:
+    """max_ij |dL_t/dW_ij| of each task's first inner step (an unclamped step at lr 1)."""
+    theta0, theta1 = BatchedEngine(InnerLoop(steps=1, lr=1.0), "dense").adapt(
+        model, episode, model.condition(episode), create_graph=False
+    )
+    return (theta0[name] - theta1[name]).abs().flatten(1).amax(1)
+
+
+@pytest.mark.parametrize("fast_weights", FAST_WEIGHTS)
+def test_clamp_active_on_some_tasks_gives_the_same_meta_gradients_as_learn2learn(fast_weights):
+    """The clamp (fused node, or low-rank step + correction on a subset of tasks) against
+    learn2learn with torch's own clamp, at a clamp value that cuts some tasks' gradients only."""
     model = build("film")
-    loop = InnerLoop(steps=2, lr=0.01, grad_clamp=0.02)
     episode = episode64()
-    engine = BatchedEngine(loop)
-    theta0, theta1, _ = engine.adapt(model, episode, model.condition(episode), create_graph=False)
-    step = (theta1["layers.1.weight"] - theta0["layers.1.weight"]).abs()
-    assert (step > 0.01 * 0.02 - 1e-12).any() and (step < 0.01 * 0.02 - 1e-9).any()  # some clamped, some not
-    loss_b, grads_b = meta_loss_and_grads("batched", model, loop, episode)
+    max_grad = per_task_max_inner_grad(model, episode, "layers.1.weight")
+    clamp = max_grad.median().item()
+    clamped = max_grad > clamp
+    assert clamped.any() and not clamped.all()
+    loop = InnerLoop(steps=2, lr=0.01, grad_clamp=clamp)
+    theta0, theta1, _ = BatchedEngine(loop, fast_weights).adapt(model, episode, model.condition(episode), create_graph=False)
+    step = (as_dense(theta1["layers.1.weight"]) - as_dense(theta0["layers.1.weight"])).abs().flatten(1).amax(1)
+    torch.testing.assert_close(step, torch.minimum(max_grad, torch.tensor(clamp, dtype=step.dtype)) * 0.01)
+    if fast_weights == "low_rank":
+        (index, _), = theta1["layers.1.weight"].corrections
+        assert index.tolist() == clamped.nonzero().squeeze(1).tolist()  # a dense correction for those tasks only
+    loss_b, grads_b = meta_loss_and_grads("batched", model, loop, episode, fast_weights)
     loss_l, grads_l = meta_loss_and_grads("l2l", model, loop, episode)
     torch.testing.assert_close(loss_b, loss_l, rtol=1e-12, atol=0)
     for name in grads_b:
         torch.testing.assert_close(grads_b[name], grads_l[name], rtol=1e-9, atol=1e-12, msg=name)
+
+
+def test_low_rank_and_dense_fast_weights_agree_in_float32():
+    torch.manual_seed(0)
+    model = MetaModel(modulation="film")
+    episode = RegressionTasks(2).sample(25, torch.Generator().manual_seed(1))
+    loop = InnerLoop(steps=5, lr=0.001, grad_clamp=10.0)
+    results = {}
+    for fast_weights in FAST_WEIGHTS:
+        model.zero_grad()
+        mse = make_engine("batched", loop, fast_weights).query_mse(model, episode, create_graph=True, all_steps=True)
+        mse[-1].mean().backward()
+        results[fast_weights] = mse.detach(), [p.grad.clone() for p in model.parameters()]
+    (mse_d, grads_d), (mse_l, grads_l) = results.values()
+    torch.testing.assert_close(mse_l, mse_d, rtol=1e-5, atol=1e-6)
+    for g_l, g_d in zip(grads_l, grads_d):
+        torch.testing.assert_close(g_l, g_d, rtol=1e-4, atol=1e-6)

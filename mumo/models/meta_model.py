@@ -3,8 +3,10 @@
 `MetaModel` exposes what the inner loop needs, for all methods alike:
 - `condition(episode)`: what is computed once per task and never adapted (tau from the support
   set for MuMoMAML, the per-mode bias transformation for Multi-MAML);
-- `initial_params(episode)`: each task's starting fast weights theta_0, with a task dimension;
-- `predict(x, params, condition)`: the batched forward pass;
+- `initial_params(episode, rank)`: each task's starting fast weights theta_0, with a task
+  dimension (large weights as `LowRankWeight`s when the inner loop will add at most `rank` outer
+  products to them);
+- `predict(x, params, condition, tape)`: the batched forward pass;
 - `task_net(mode)`: the nn.Module a task adapts (for the per-task learn2learn engine).
 """
 
@@ -19,7 +21,8 @@ from torch import Tensor, nn
 from mumo.data.episode import Episode
 from mumo.errors import ConfigError
 from mumo.models.encoder import LSTMTaskEncoder, ModulationHeads
-from mumo.models.mlp import MLP, Params
+from mumo.models.fast_weights import LowRankWeight, low_rank_pays
+from mumo.models.mlp import MLP, Params, Tape
 from mumo.models.modulation import get_modulation
 
 
@@ -127,18 +130,26 @@ class MetaModel(nn.Module):
         context = self.mode_bias[episode.mode] if self.mode_bias is not None else None
         return Condition(taus, context)
 
-    def initial_params(self, episode: Episode) -> Params:
-        """theta_0 for every task, with a leading task dimension."""
-        if self.per_mode_nets:
-            names = [name for name, _ in self.nets[0].named_parameters()]
-            stacked = {n: torch.stack([dict(net.named_parameters())[n] for net in self.nets]) for n in names}
-            return {n: p[episode.mode] for n, p in stacked.items()}
-        t = episode.num_tasks
-        return {n: p.expand(t, *p.shape) for n, p in self.nets[0].named_parameters()}
+    def initial_params(self, episode: Episode, rank: int = 0) -> Params:
+        """theta_0 for every task, with a leading task dimension.
 
-    def predict(self, x: Tensor, params: Params, condition: Condition) -> Tensor:
+        With `rank > 0`, each weight matrix for which a rank-`rank` update is cheaper than a dense
+        per-task copy is returned as a `LowRankWeight` (`rank` = support points x inner steps).
+        """
+        if self.per_mode_nets:
+            per_mode = [dict(net.named_parameters()) for net in self.nets]
+            prior = {n: torch.stack([p[n] for p in per_mode])[episode.mode] for n in per_mode[0]}
+        else:
+            t = episode.num_tasks
+            prior = {n: p.expand(t, *p.shape) for n, p in self.nets[0].named_parameters()}
+        for name, p in prior.items():
+            if p.dim() == 3 and rank > 0 and low_rank_pays(*p.shape[1:], rank):
+                prior[name] = LowRankWeight(p if self.per_mode_nets else p[0])
+        return prior
+
+    def predict(self, x: Tensor, params: Params, condition: Condition, tape: Tape | None = None) -> Tensor:
         """Batched forward pass of all tasks: x [T, N, d_in] -> [T, N, d_out]."""
-        return self.nets[0](x, condition.taus, condition.context, params=params)
+        return self.nets[0](x, condition.taus, condition.context, params=params, tape=tape)
 
     def task_net(self, mode: int) -> MLP:
         """The base network that a task of this mode adapts."""

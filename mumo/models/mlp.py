@@ -2,7 +2,9 @@
 
 `forward` takes an optional `params` dict. Without it the module's own parameters are used (this
 is how learn2learn's clones call it). With it, every tensor may carry a leading task dimension
-[T, ...] and x is [T, N, d_in]: all tasks of a meta-batch run as batched matmuls.
+[T, ...] and x is [T, N, d_in]: all tasks of a meta-batch run as batched matmuls. A weight may
+also be a `LowRankWeight` (the prior plus low-rank per-task updates); `tape` then records each
+such layer's input and output, from which the inner loop forms the weight's gradient.
 """
 
 from __future__ import annotations
@@ -13,13 +15,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mumo.models.fast_weights import LowRankWeight
 from mumo.models.modulation import Modulation
 
-Params = dict[str, Tensor]
+Params = dict[str, Tensor | LowRankWeight]
+Tape = dict[str, tuple[Tensor, Tensor]]  # weight name -> (layer input, layer output)
 
 
-def linear(h: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
-    """h W^T + b for shared ([out, in]) or per-task ([T, out, in]) weights."""
+def linear(h: Tensor, weight: Tensor | LowRankWeight, bias: Tensor) -> Tensor:
+    """h W^T + b for shared ([out, in]), per-task ([T, out, in]) or low-rank per-task weights."""
+    if isinstance(weight, LowRankWeight):
+        return weight.matmul(h) + bias.unsqueeze(-2)
     if weight.dim() == 2:
         return F.linear(h, weight, bias)
     return torch.baddbmm(bias.unsqueeze(-2), h, weight.transpose(-1, -2))
@@ -75,6 +81,7 @@ class MLP(nn.Module):
         taus: Sequence[Tensor] | None = None,
         context: Tensor | None = None,
         params: Params | None = None,
+        tape: Tape | None = None,
     ) -> Tensor:
         p = dict(self.named_parameters()) if params is None else params
         if self.bias_transform is not None:
@@ -84,7 +91,9 @@ class MLP(nn.Module):
         tau_of = dict(zip(self.modulated_layers, taus)) if taus is not None else {}
         h = x
         for i, (w, b) in enumerate(self._names):
-            h = linear(h, p[w], p[b])
+            a, h = h, linear(h, p[w], p[b])
+            if tape is not None and isinstance(p[w], LowRankWeight):
+                tape[w] = (a, h)
             if i < len(self.hidden_sizes):
                 if i in tau_of:
                     h = self.modulation(h, tau_of[i])
