@@ -76,29 +76,36 @@ class InnerLoop:
             return torch.add(p, g, alpha=-self.lr)
         return ClampedSGDUpdate.apply(p, g, self.lr, self.grad_clamp)
 
-    def _low_rank_step(self, weight: LowRankWeight, a: Tensor, dz: Tensor) -> LowRankWeight:
+    def _low_rank_step(self, weight: LowRankWeight, a: Tensor, dz: Tensor) -> LowRankWeight | Tensor:
         """W - alpha * clamp(dz^T a) with a [T, N, in] the layer input and dz [T, N, out].
 
         Without `create_graph` both factors are constants, as the dense gradient is (first order).
+        Where the clamp cuts the gradients of many tasks (early in meta-training), per-task dense
+        corrections would cost more than dense weights: the layer continues with dense weights.
         """
-        weight = weight.add_outer(dz * -self.lr, a)
-        if self.grad_clamp is not None:
-            if (clamped := _clamped_outer(dz, a, self.grad_clamp)) is not None:
-                index, excess = clamped
-                weight = weight.add_dense(index, excess * self.lr)
-        return weight
+        if self.grad_clamp is not None and (clamped := _clamped_outer(dz, a, self.grad_clamp)) is not None:
+            index, excess = clamped
+            if len(index) > DENSE_SWITCH * len(dz):
+                return self._dense_step(weight.dense(len(dz)), torch.bmm(dz.transpose(1, 2), a))
+            return weight.add_outer(dz * -self.lr, a).add_dense(index, excess * self.lr)
+        return weight.add_outer(dz * -self.lr, a)
+
+
+DENSE_SWITCH = 0.25  # fraction of tasks with a clamped gradient above which a layer turns dense
 
 
 def _clamped_outer(dz: Tensor, a: Tensor, c: float) -> tuple[Tensor, Tensor] | None:
     """Tasks where clamp(dz^T a, -c, c) differs from dz^T a, and G - clamp(G) for those tasks.
 
-    |G_ij| = |sum_n dz_ni a_nj| <= max_i ||dz_:i|| * max_j ||a_:j|| (Cauchy-Schwarz), so only
-    tasks whose bound exceeds c can have a clamped element; G is formed densely for those alone.
-    Subtracting alpha * (G - clamp(G)) after the full step gives the clamped step's value and,
-    as clamp passes gradient only where |G| <= c, its derivatives too.
+    |G_ij| = |sum_n dz_ni a_nj| <= sum_n |a_nj| max_i' |dz_ni'|, so only tasks where this bound
+    exceeds c somewhere can have a clamped element (it is nearly tight: measured mid-training,
+    0.53 suspects per layer and step for 0.45 clamped tasks), and G is formed densely for those
+    alone. Adding alpha * (G - clamp(G)) to the unclamped step gives the clamped step's value
+    and, as clamp passes gradient only where |G| <= c, its derivatives too.
     """
-    squared_bound = dz.square().sum(dim=1).amax(dim=1) * a.square().sum(dim=1).amax(dim=1)  # (norm is slow here)
-    suspects = (squared_bound > (c * (1 - 1e-4)) ** 2).nonzero().squeeze(1)  # margin: bound and G round differently
+    dz_max = dz.detach().abs().amax(dim=2, keepdim=True)  # [T, N, 1]
+    bound = (a.detach().abs() * dz_max).sum(dim=1).amax(dim=1)
+    suspects = (bound > c * (1 - 1e-4)).nonzero().squeeze(1)  # margin: bound and G round differently
     if suspects.numel() == 0:
         return None
     g = torch.bmm(dz[suspects].transpose(1, 2), a[suspects])

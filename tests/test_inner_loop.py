@@ -24,8 +24,8 @@ def meta_loss_and_grads(engine: str, model: MetaModel, loop: InnerLoop, episode:
     return loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters()}
 
 
-def as_dense(weight) -> torch.Tensor:
-    return weight.dense() if isinstance(weight, LowRankWeight) else weight
+def as_dense(weight, num_tasks: int = 6) -> torch.Tensor:
+    return weight.dense(num_tasks) if isinstance(weight, LowRankWeight) else weight
 
 
 def build(modulation: str, **kwargs) -> MetaModel:
@@ -70,7 +70,7 @@ def test_grad_clamp_limits_each_inner_update(fast_weights):
     loop = InnerLoop(steps=1, lr=1.0, grad_clamp=0.001)
     engine = BatchedEngine(loop, fast_weights)
     theta0, theta1 = engine.adapt(model, episode, model.condition(episode), create_graph=False)
-    assert isinstance(theta1["layers.1.weight"], LowRankWeight) == (fast_weights == "low_rank")
+    assert isinstance(theta0["layers.1.weight"], LowRankWeight) == (fast_weights == "low_rank")
     for name in theta0:
         assert (as_dense(theta1[name]) - as_dense(theta0[name])).abs().max() <= 0.001 + 1e-12
 
@@ -113,10 +113,14 @@ def per_task_max_inner_grad(model: MetaModel, episode: Episode, name: str) -> to
     return (theta0[name] - theta1[name]).abs().flatten(1).amax(1)
 
 
-@pytest.mark.parametrize("fast_weights", FAST_WEIGHTS)
-def test_clamp_active_on_some_tasks_gives_the_same_meta_gradients_as_learn2learn(fast_weights):
-    """The clamp (fused node, or low-rank step + correction on a subset of tasks) against
-    learn2learn with torch's own clamp, at a clamp value that cuts some tasks' gradients only."""
+@pytest.mark.parametrize("fast_weights, dense_switch", [("dense", None), ("low_rank", 1.0), ("low_rank", 0.0)],
+                         ids=["dense", "low_rank_corrected", "low_rank_turns_dense"])
+def test_clamp_active_on_some_tasks_gives_the_same_meta_gradients_as_learn2learn(fast_weights, dense_switch, monkeypatch):
+    """The clamp (fused node; low-rank step + correction on the clamped tasks; or a low-rank layer
+    that turns dense) against learn2learn with torch's own clamp, at a clamp value that cuts some
+    tasks' gradients only."""
+    if dense_switch is not None:
+        monkeypatch.setattr("mumo.inner_loop.DENSE_SWITCH", dense_switch)
     model = build("film")
     episode = episode64()
     max_grad = per_task_max_inner_grad(model, episode, "layers.1.weight")
@@ -127,9 +131,11 @@ def test_clamp_active_on_some_tasks_gives_the_same_meta_gradients_as_learn2learn
     theta0, theta1, _ = BatchedEngine(loop, fast_weights).adapt(model, episode, model.condition(episode), create_graph=False)
     step = (as_dense(theta1["layers.1.weight"]) - as_dense(theta0["layers.1.weight"])).abs().flatten(1).amax(1)
     torch.testing.assert_close(step, torch.minimum(max_grad, torch.tensor(clamp, dtype=step.dtype)) * 0.01)
-    if fast_weights == "low_rank":
+    if dense_switch == 1.0:
         (index, _), = theta1["layers.1.weight"].corrections
         assert index.tolist() == clamped.nonzero().squeeze(1).tolist()  # a dense correction for those tasks only
+    elif dense_switch == 0.0:
+        assert isinstance(theta1["layers.1.weight"], torch.Tensor)
     loss_b, grads_b = meta_loss_and_grads("batched", model, loop, episode, fast_weights)
     loss_l, grads_l = meta_loss_and_grads("l2l", model, loop, episode)
     torch.testing.assert_close(loss_b, loss_l, rtol=1e-12, atol=0)

@@ -58,10 +58,9 @@ class LowRankWeight(NamedTuple):
         """W + delta on the tasks in `index` only."""
         return self._replace(corrections=(*self.corrections, (index, delta)))
 
-    def dense(self) -> Tensor:
-        """The full per-task weights [T, out, in] (for inspection; the inner loop never needs them)."""
-        tasks = self.u.shape[0] if self.u is not None else 1
-        weight = self.base.expand(tasks, *self.base.shape[-2:]) if self.base.dim() == 2 else self.base
+    def dense(self, num_tasks: int) -> Tensor:
+        """The full per-task weights [T, out, in]."""
+        weight = self.base.expand(num_tasks, *self.base.shape) if self.base.dim() == 2 else self.base
         if self.u is not None:
             weight = weight + torch.bmm(self.u.transpose(1, 2), self.v)
         for index, delta in self.corrections:
