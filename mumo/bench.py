@@ -3,6 +3,7 @@
     python -m mumo.bench                                  # CPU: 2 modes, none/film, 50/500/5000 tasks
     python -m mumo.bench device=cuda                      # the same on a GPU (fast = CUDA graph)
     python -m mumo.bench variants=[l2l,low_rank] tasks=[50] modulations=[film]
+    python -m mumo.bench modulations=[film] tasks=[50] ckpt_path=<a FiLM run>/checkpoints/last.ckpt
 
 One meta-iteration = sample a meta-batch, encode + modulate, 5 second-order inner steps,
 meta-backward, per-group clipping and the Adam step. Variants alternate round by round; each
@@ -22,8 +23,10 @@ import lightning as L
 import torch
 from omegaconf import DictConfig
 
+from mumo.checkpoints import load_checkpoint
 from mumo.cli import report_errors
 from mumo.config import compose_config, instantiate
+from mumo.errors import MumoError
 from mumo.fast_step import MetaIterationStep
 from mumo.results import write_json
 
@@ -43,10 +46,16 @@ def sync(device: torch.device) -> None:
 class MetaIteration:
     """One training step of the configured MetaLearner, outside Lightning's loop."""
 
-    def __init__(self, overrides: list[str], device: torch.device, fast: bool) -> None:
+    def __init__(self, overrides: list[str], device: torch.device, fast: bool, state_dict: dict | None = None) -> None:
         cfg = compose_config("train", [*overrides, "paths.output_dir=unused"])
         self.datamodule = instantiate(cfg.data)
-        self.module = instantiate(cfg.model, mode_names=self.datamodule.mode_names).to(device)
+        self.module = instantiate(cfg.model, mode_names=self.datamodule.mode_names)
+        if state_dict is not None:
+            try:
+                self.module.load_state_dict(state_dict)
+            except RuntimeError:
+                raise MumoError(f"ckpt_path: its weights do not fit the model of {' '.join(overrides)}") from None
+        self.module.to(device)
         self.batches = iter(self.datamodule.train_stream)
         self.optimizer = self.module.configure_optimizers()
         self.device = device
@@ -82,12 +91,13 @@ def _common(cfg: DictConfig, modulation: str, tasks: int) -> list[str]:
 
 
 def bench_meta_iterations(cfg: DictConfig, device: torch.device) -> list[dict]:
+    state_dict = load_checkpoint(cfg.ckpt_path)["state_dict"] if cfg.ckpt_path else None
     rows = []
     for modulation in cfg.modulations:
         for tasks in cfg.tasks:
             L.seed_everything(cfg.seed, verbose=False)
             names = [v for v in cfg.variants if v != "l2l" or tasks <= cfg.l2l_max_tasks]
-            runners = {v: MetaIteration([*_common(cfg, modulation, tasks), *VARIANTS[v]], device, v == "fast")
+            runners = {v: MetaIteration([*_common(cfg, modulation, tasks), *VARIANTS[v]], device, v == "fast", state_dict)
                        for v in names}
             iterations = {}
             for v, runner in runners.items():

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from mumo.data.episode import Episode
@@ -30,6 +31,11 @@ from mumo.models.mlp import Params, Tape
 def task_mse(prediction: Tensor, target: Tensor) -> Tensor:
     """Per-task mean squared error: [T, N, d] -> [T] (or [N, d] -> scalar for one task)."""
     return (prediction - target).pow(2).flatten(-2).mean(-1)
+
+
+def summed_task_mse(prediction: Tensor, target: Tensor) -> Tensor:
+    """task_mse(...).sum() in two ops (every task has the same N x d points)."""
+    return F.mse_loss(prediction, target, reduction="sum") / (prediction.shape[-2] * prediction.shape[-1])
 
 
 @dataclass
@@ -191,7 +197,7 @@ class BatchedEngine(Engine):
         for _ in range(loop.steps):
             tape: Tape = {}
             support = model.predict(episode.support_x, params, condition, tape)
-            loss = task_mse(support, episode.support_y).sum()
+            loss = summed_task_mse(support, episode.support_y)
             params = loop.step(loss, params, tape, create_graph)
             yield params
 
@@ -213,7 +219,7 @@ class L2LEngine(Engine):
 
     @staticmethod
     def _query_mse(learner, task: Episode, condition: Condition) -> Tensor:
-        return task_mse(learner(task.query_x, condition.taus, condition.context), task.query_y)
+        return task_mse(learner(task.query_x, condition.factors, condition.context), task.query_y)
 
     def query_mse(
         self, model: MetaModel, episode: Episode, *, create_graph: bool, all_steps: bool = False
@@ -230,7 +236,7 @@ class L2LEngine(Engine):
             learner = MAML(model.task_net(int(task.mode)), lr=loop.lr, first_order=first_order).clone()
             losses = [self._query_mse(learner, task, cond)] if all_steps else []
             for _ in range(loop.steps):
-                support_loss = task_mse(learner(task.support_x, cond.taus, cond.context), task.support_y).sum()
+                support_loss = summed_task_mse(learner(task.support_x, cond.factors, cond.context), task.support_y)
                 if loop.grad_clamp is None:
                     learner.adapt(support_loss)
                 else:

@@ -2,7 +2,7 @@
 # One-command GPU check for the fast path (issue 4). Run on a CUDA machine from the repo root:
 #   bash scripts/gpu_check.sh [OUT_DIR]
 # 1. the CUDA-graph fast path against the eager path (20 steps, same losses and parameters);
-# 2. python -m mumo.bench device=cuda (batched eager vs fast; none/film; 50, 500, 5000 tasks);
+# 2. python -m mumo.bench device=cuda (batched eager with dense fast weights vs the fast path; none/film; 50, 500, 5000 tasks);
 # 3. a full 70,000-step 2-mode FiLM run through python -m mumo.train (paper config), timed.
 # On a machine without this project's dependencies, put wheels for hydra-core, omegaconf and
 # antlr4-python3-runtime in .whl/ first (see README, "GPU check").
@@ -16,7 +16,7 @@ if ls .whl/* >/dev/null 2>&1; then
 fi
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$out/gpu.txt"
 python3 -m pytest -q -p no:cacheprovider tests/test_fast_path.py 2>&1 | tee "$out/fast_path_tests.txt"
-python3 -m mumo.bench device=cuda variants=[batched,fast] entry_point_steps=2000 \
+python3 -m mumo.bench device=cuda variants=[dense,fast] entry_point_steps=2000 \
   hydra.run.dir="$out/bench" 2>&1 | tail -20 | tee "$out/bench.txt"
 start=$(date +%s)
 python3 -m mumo.train trainer=gpu trainer.max_steps=70000 val_every=10000 "modulation.layers=[0]" \

@@ -18,6 +18,7 @@ from mumo.train import run
         ("modes=4", "error: modes: must be one of 2, 3, 5 (got 4)"),
         ("meta_batch_size=51", "error: meta_batch_size: must be a positive multiple of modes=2 (got 51)"),
         ("inner_steps=-1", "error: inner_steps: must be >= 0 (got -1)"),
+        ("fast_weights=sparse", "error: fast_weights: unknown value 'sparse' (choose from auto, dense, low_rank)"),
     ],
 )
 def test_bad_values_give_one_line_errors(workdir: Path, override: str, message: str):

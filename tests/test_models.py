@@ -30,15 +30,19 @@ def test_base_weights_use_small_normal_init_and_zero_bias():
     assert all(layer.bias.abs().sum() == 0 for layer in net.layers)
 
 
+def modulate(modulation, h: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
+    return modulation(h, modulation.factors(tau))
+
+
 def test_modulation_operations():
     h = torch.randn(3, 4, 6)
     zero = torch.zeros(3, 12)
-    torch.testing.assert_close(FiLM()(h, zero), h)  # identity at tau = 0
+    torch.testing.assert_close(modulate(FiLM(), h, zero), h)  # identity at tau = 0
     gamma, beta = torch.randn(3, 6), torch.randn(3, 6)
-    torch.testing.assert_close(FiLM()(h, torch.cat([gamma, beta], -1)), h * (1 + gamma[:, None]) + beta[:, None])
+    torch.testing.assert_close(modulate(FiLM(), h, torch.cat([gamma, beta], -1)), h * (1 + gamma[:, None]) + beta[:, None])
     tau = torch.randn(3, 6)
-    torch.testing.assert_close(SigmoidAttention()(h, tau), h * torch.sigmoid(tau)[:, None])
-    weights = SoftmaxAttention()(torch.ones_like(h), tau)
+    torch.testing.assert_close(modulate(SigmoidAttention(), h, tau), h * torch.sigmoid(tau)[:, None])
+    weights = modulate(SoftmaxAttention(), torch.ones_like(h), tau)
     torch.testing.assert_close(weights.sum(-1), torch.ones(3, 4))  # normalised across the units
 
 
@@ -60,7 +64,7 @@ def test_batched_forward_equals_per_task_forward():
     batched = model.predict(episode.query_x, model.initial_params(episode), cond)
     for t in range(episode.num_tasks):
         c = cond.select(t)
-        single = model.nets[0](episode.query_x[t], c.taus, c.context)
+        single = model.nets[0](episode.query_x[t], c.factors, c.context)
         torch.testing.assert_close(batched[t], single)
 
 
@@ -68,7 +72,8 @@ def test_encoder_reads_support_pairs_and_only_modulated_layers_get_tau():
     model = MetaModel(modulation="sigmoid", modulated_layers=[0, 2])
     episode = RegressionTasks(2).sample(2, torch.Generator().manual_seed(0))
     assert model.embed(episode).shape == (4, 80)
-    assert [t.shape for t in model.condition(episode).taus] == [(4, 100), (4, 100)]
+    assert [t.shape for t in model.taus(episode)] == [(4, 100), (4, 100)]
+    assert [f.shape for (f,) in model.condition(episode).factors] == [(4, 1, 100), (4, 1, 100)]
     changed = episode._replace(support_y=episode.support_y + 1)
     assert not torch.allclose(model.embed(changed), model.embed(episode))
     changed_query = episode._replace(query_y=episode.query_y + 1, query_x=episode.query_x * 0)

@@ -43,7 +43,7 @@ class LowRankWeight(NamedTuple):
         else:
             out = torch.bmm(h, self.base.transpose(1, 2))
         if self.u is not None:
-            out = out + torch.bmm(torch.bmm(h, self.v.transpose(1, 2)), self.u)
+            out = torch.baddbmm(out, torch.bmm(h, self.v.transpose(1, 2)), self.u)
         for index, delta in self.corrections:
             out = out.index_add(0, index, torch.bmm(h[index], delta.transpose(1, 2)))
         return out

@@ -27,14 +27,18 @@ from mumo.models.modulation import get_modulation
 
 
 class Condition(NamedTuple):
-    """Per-task quantities fixed during adaptation; leading task dimension [T, ...]."""
+    """Per-task quantities fixed during adaptation; leading task dimension [T, ...].
 
-    taus: tuple[Tensor, ...] | None = None
+    `factors` holds, per modulated layer, what the modulation computes from tau once per task
+    (e.g. FiLM's 1 + gamma and beta); `context` is Multi-MAML's per-mode input vector.
+    """
+
+    factors: tuple[tuple[Tensor, ...], ...] | None = None
     context: Tensor | None = None
 
     def select(self, index: int | slice | Tensor) -> Condition:
         return Condition(
-            None if self.taus is None else tuple(t[index] for t in self.taus),
+            None if self.factors is None else tuple(tuple(f[index] for f in layer) for layer in self.factors),
             None if self.context is None else self.context[index],
         )
 
@@ -124,11 +128,18 @@ class MetaModel(nn.Module):
             raise ValueError(f"{self.method} has no task encoder")
         return self.encoder(episode.support_x, episode.support_y)
 
+    def taus(self, episode: Episode) -> tuple[Tensor, ...]:
+        """tau for every modulated layer, [T, tau_size] each (paper Eq. 1: from the support set)."""
+        return self.heads(self.embed(episode))
+
     def condition(self, episode: Episode) -> Condition:
-        """tau (paper Eq. 1: computed once from the support set) and any fixed per-task context."""
-        taus = self.heads(self.embed(episode)) if self.encoder is not None else None
+        """The modulation factors of tau, computed once per task, and any fixed per-task context."""
+        factors = None
+        if self.encoder is not None:
+            modulation = self.nets[0].modulation
+            factors = tuple(modulation.factors(tau) for tau in self.taus(episode))
         context = self.mode_bias[episode.mode] if self.mode_bias is not None else None
-        return Condition(taus, context)
+        return Condition(factors, context)
 
     def initial_params(self, episode: Episode, rank: int = 0) -> Params:
         """theta_0 for every task, with a leading task dimension.
@@ -149,7 +160,7 @@ class MetaModel(nn.Module):
 
     def predict(self, x: Tensor, params: Params, condition: Condition, tape: Tape | None = None) -> Tensor:
         """Batched forward pass of all tasks: x [T, N, d_in] -> [T, N, d_out]."""
-        return self.nets[0](x, condition.taus, condition.context, params=params, tape=tape)
+        return self.nets[0](x, condition.factors, condition.context, params=params, tape=tape)
 
     def task_net(self, mode: int) -> MLP:
         """The base network that a task of this mode adapts."""

@@ -38,7 +38,10 @@ def concat_bias_transform(x: Tensor, bias_transform: Tensor) -> Tensor:
 
 
 class MLP(nn.Module):
-    """ReLU MLP whose hidden pre-activations can be modulated by per-task vectors tau.
+    """ReLU MLP whose hidden pre-activations can be modulated per task.
+
+    `forward` takes, for each layer in `modulated_layers`, the factors that `modulation` computed
+    from the task's tau (`Modulation.factors`).
 
     Weights are drawn from N(0, init_std^2) and biases are zero (spec §2). With
     `bias_transform > 0` a learnable zero-initialised vector of that size is appended to the input
@@ -78,7 +81,7 @@ class MLP(nn.Module):
     def forward(
         self,
         x: Tensor,
-        taus: Sequence[Tensor] | None = None,
+        factors: Sequence[tuple[Tensor, ...]] | None = None,
         context: Tensor | None = None,
         params: Params | None = None,
         tape: Tape | None = None,
@@ -88,14 +91,14 @@ class MLP(nn.Module):
             x = concat_bias_transform(x, p["bias_transform"])
         if context is not None:
             x = concat_bias_transform(x, context)
-        tau_of = dict(zip(self.modulated_layers, taus)) if taus is not None else {}
+        factors_of = dict(zip(self.modulated_layers, factors)) if factors is not None else {}
         h = x
         for i, (w, b) in enumerate(self._names):
             a, h = h, linear(h, p[w], p[b])
             if tape is not None and isinstance(p[w], LowRankWeight):
                 tape[w] = (a, h)
             if i < len(self.hidden_sizes):
-                if i in tau_of:
-                    h = self.modulation(h, tau_of[i])
+                if i in factors_of:
+                    h = self.modulation(h, factors_of[i])
                 h = torch.relu(h)
         return h

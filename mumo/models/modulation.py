@@ -1,7 +1,8 @@
 """Task-aware modulation of hidden pre-activations (paper §3.2; spec §2.3).
 
-tau is computed once per task from the support set and broadcast over the task's points. Each
-modulation maps a pre-activation h [..., N, width] and tau [..., tau_size] to a modulated h.
+tau is computed once per task from the support set. Each modulation turns it, once per task, into
+factors that broadcast over the task's points (`factors`), and applies them to a pre-activation
+h [..., N, width] at every forward pass of the inner loop (`__call__`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,11 @@ class Modulation:
     def tau_size(self, width: int) -> int:
         return width
 
-    def __call__(self, h: Tensor, tau: Tensor) -> Tensor:
+    def factors(self, tau: Tensor) -> tuple[Tensor, ...]:
+        """tau [..., tau_size] -> per-task factors, each [..., 1, width]."""
+        raise NotImplementedError
+
+    def __call__(self, h: Tensor, factors: tuple[Tensor, ...]) -> Tensor:
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -32,8 +37,11 @@ class SoftmaxAttention(Modulation):
 
     name = "softmax"
 
-    def __call__(self, h: Tensor, tau: Tensor) -> Tensor:
-        return h * torch.softmax(tau, dim=-1).unsqueeze(-2)
+    def factors(self, tau: Tensor) -> tuple[Tensor, ...]:
+        return (torch.softmax(tau, dim=-1).unsqueeze(-2),)
+
+    def __call__(self, h: Tensor, factors: tuple[Tensor, ...]) -> Tensor:
+        return h * factors[0]
 
 
 class SigmoidAttention(Modulation):
@@ -41,8 +49,11 @@ class SigmoidAttention(Modulation):
 
     name = "sigmoid"
 
-    def __call__(self, h: Tensor, tau: Tensor) -> Tensor:
-        return h * torch.sigmoid(tau).unsqueeze(-2)
+    def factors(self, tau: Tensor) -> tuple[Tensor, ...]:
+        return (torch.sigmoid(tau).unsqueeze(-2),)
+
+    def __call__(self, h: Tensor, factors: tuple[Tensor, ...]) -> Tensor:
+        return h * factors[0]
 
 
 class FiLM(Modulation):
@@ -53,9 +64,13 @@ class FiLM(Modulation):
     def tau_size(self, width: int) -> int:
         return 2 * width
 
-    def __call__(self, h: Tensor, tau: Tensor) -> Tensor:
+    def factors(self, tau: Tensor) -> tuple[Tensor, ...]:
         gamma, beta = tau.unsqueeze(-2).chunk(2, dim=-1)
-        return h * (1 + gamma) + beta
+        return 1 + gamma, beta
+
+    def __call__(self, h: Tensor, factors: tuple[Tensor, ...]) -> Tensor:
+        scale, shift = factors
+        return torch.addcmul(shift, h, scale)
 
 
 MODULATIONS: dict[str, type[Modulation] | None] = {

@@ -1,0 +1,31 @@
+"""`python -m mumo.bench` runs its variants side by side and writes a table and bench.json (timings
+are measured, never asserted)."""
+
+import json
+from pathlib import Path
+
+from helpers import FAST, run_cli
+
+TINY = ["variants=[l2l,dense,low_rank,fast]", "modulations=[film]", "tasks=[4,8]", "l2l_max_tasks=4", "rounds=2",
+        "round_seconds=0.01", "warmup=1", "inner_steps=2", "entry_point_steps=3", "eval_tasks_per_mode=5"]
+
+
+def test_bench_prints_and_writes_every_variant(workdir: Path):
+    proc = run_cli("-m", "mumo.bench", *TINY, "hydra.run.dir=bench", cwd=workdir)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = json.loads((workdir / "bench" / "bench.json").read_text())["rows"]
+    timed = [(r["variant"], r["tasks"]) for r in rows if r["what"] == "meta-iteration"]
+    assert timed == [("l2l", 4), ("dense", 4), ("low_rank", 4), ("fast", 4), ("dense", 8), ("low_rank", 8), ("fast", 8)]
+    assert {r["speedup_vs"] for r in rows if r["what"] == "meta-iteration" and r["tasks"] == 4} == {"l2l"}
+    assert [r["variant"] for r in rows if r["what"] == "python -m mumo.train"] == ["dense", "low_rank", "fast"]
+    assert all(r["median_ms"] > 0 and r["tasks_per_s"] > 0 for r in rows)
+    assert "low_rank film" in proc.stdout.replace("  ", " ")
+
+
+def test_bench_from_a_checkpoint_of_another_model_is_a_one_line_error(workdir: Path):
+    train = run_cli("-m", "mumo.train", *FAST, "modulation=none", "hydra.run.dir=maml", cwd=workdir)
+    assert train.returncode == 0, train.stderr[-2000:]
+    proc = run_cli("-m", "mumo.bench", *TINY, "ckpt_path=maml/checkpoints/last.ckpt", cwd=workdir)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: ckpt_path: its weights do not fit the model of")
+    assert "Traceback" not in proc.stderr
