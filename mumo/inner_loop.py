@@ -168,7 +168,8 @@ class BatchedEngine(Engine):
     Args:
         fast_weights: how the per-task copies of large weight matrices are held: 'dense'
             ([T, out, in] tensors), 'low_rank' (`LowRankWeight`: the prior plus the inner loop's
-            outer-product updates; same values, ~3x less work on the CPU) or 'auto' (low_rank on
+            outer-product updates; same values; measured on a 2-core CPU, 1.3x (FiLM) to 2.1x
+            (MAML) faster per meta-iteration at 50 tasks, 5x at 5,000) or 'auto' (low_rank on
             the CPU; dense on GPUs, where the clamp's data-dependent task subset would force a
             host sync and break CUDA-graph capture).
     """
