@@ -17,7 +17,12 @@ from mumo.outputs import write_outputs
 from mumo.results import build_results
 
 # evaluate.yaml key -> key of the stored training config it replaces
-OVERRIDES = {"inner_steps": "inner_steps", "engine": "engine", "fast_weights": "fast_weights", "test_tasks_per_mode": "data.test_tasks_per_mode"}
+OVERRIDES = {
+    "inner_steps": "inner_steps",
+    "engine": "engine",
+    "fast_weights": "fast_weights",
+    "test_tasks_per_mode": "data.test_tasks_per_mode",
+}
 
 
 def evaluate(cfg: DictConfig) -> dict:

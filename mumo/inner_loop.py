@@ -14,7 +14,7 @@ tau (the `Condition`) is computed once from the support set and is never adapted
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -250,14 +250,15 @@ class L2LEngine(Engine):
         return torch.stack(per_task, dim=1)
 
 
-ENGINES: dict[str, type[Engine]] = {"batched": BatchedEngine, "l2l": L2LEngine}
 FAST_WEIGHTS = ("auto", "dense", "low_rank")
+ENGINES: dict[str, Callable[[InnerLoop, str], Engine]] = {
+    "batched": BatchedEngine,
+    "l2l": lambda inner_loop, fast_weights: L2LEngine(inner_loop),  # per-task clones: no fast-weight choice
+}
 
 
 def make_engine(name: str, inner_loop: InnerLoop, fast_weights: str = "auto") -> Engine:
     """The engine called `name`; `fast_weights` configures the batched engine (see BatchedEngine)."""
     if name not in ENGINES:
         raise ConfigError("engine", f"unknown engine '{name}' (choose from {', '.join(ENGINES)})")
-    if name == "batched":
-        return BatchedEngine(inner_loop, fast_weights)
-    return ENGINES[name](inner_loop)
+    return ENGINES[name](inner_loop, fast_weights)

@@ -147,15 +147,15 @@ class MetaModel(nn.Module):
         With `rank > 0`, each weight matrix for which a rank-`rank` update is cheaper than a dense
         per-task copy is returned as a `LowRankWeight` (`rank` = support points x inner steps).
         """
-        if self.per_mode_nets:
-            per_mode = [dict(net.named_parameters()) for net in self.nets]
-            prior = {n: torch.stack([p[n] for p in per_mode])[episode.mode] for n in per_mode[0]}
-        else:
-            t = episode.num_tasks
-            prior = {n: p.expand(t, *p.shape) for n, p in self.nets[0].named_parameters()}
-        for name, p in prior.items():
-            if p.dim() == 3 and rank > 0 and low_rank_pays(*p.shape[1:], rank):
-                prior[name] = LowRankWeight(p if self.per_mode_nets else p[0])
+        per_mode = [dict(net.named_parameters()) for net in self.nets]
+        prior: Params = {}
+        for name, p in per_mode[0].items():
+            # Multi-MAML starts each task from its mode's net ([T, ...]); the others share one net.
+            start = torch.stack([net[name] for net in per_mode])[episode.mode] if self.per_mode_nets else p
+            if p.dim() == 2 and rank > 0 and low_rank_pays(*p.shape, rank):
+                prior[name] = LowRankWeight(start)
+            else:
+                prior[name] = start if self.per_mode_nets else p.expand(episode.num_tasks, *p.shape)
         return prior
 
     def predict(self, x: Tensor, params: Params, condition: Condition, tape: Tape | None = None) -> Tensor:
