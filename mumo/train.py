@@ -46,7 +46,7 @@ def run(cfg: DictConfig) -> dict:
     train_seconds = time.perf_counter() - started
     trainer.test(module, datamodule=datamodule, verbose=False)
 
-    results = build_results(cfg, module, trainer.global_step, module.test_metrics, train_seconds=round(train_seconds, 1))
+    results = build_results(cfg, module, trainer.global_step, module.test_metrics, train_seconds=round(train_seconds, 3))
     if trainer.is_global_zero:  # under DDP every process has the same results; one writes them
         write_outputs(out, results, module, datamodule, trainer.loggers)
     close_loggers(trainer.loggers)
