@@ -47,7 +47,8 @@ class MetaIteration:
     """One training step of the configured MetaLearner, outside Lightning's loop."""
 
     def __init__(self, overrides: list[str], device: torch.device, fast: bool, state_dict: dict | None = None) -> None:
-        cfg = compose_config("train", [*overrides, "paths.output_dir=unused"])
+        # No Trainer sizes a schedule here, and an lr schedule costs nothing per step.
+        cfg = compose_config("train", [*overrides, "lr_schedule=constant", "paths.output_dir=unused"])
         self.datamodule = instantiate(cfg.data)
         self.module = instantiate(cfg.model, mode_names=self.datamodule.mode_names)
         if state_dict is not None:

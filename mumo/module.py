@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 
 import lightning as L
@@ -16,12 +17,21 @@ from mumo.metrics import summarize
 from mumo.models.meta_model import MetaModel
 
 
+LR_SCHEDULES = ("constant", "cosine")
+
+
+def cosine_decay(step: int, total: int) -> float:
+    """Factor on the learning rate at meta-iteration `step` of `total`: 1 at 0, 0 at `total`."""
+    return 0.5 * (1.0 + math.cos(math.pi * min(step, total) / total))
+
+
 class MetaLearner(L.LightningModule):
     """Trains theta and the encoder/heads jointly through the adapted query loss.
 
     Meta-loss: mean over tasks of the query MSE after `inner_loop.steps` adaptation steps.
     Optimiser: Adam for the base net and for encoder + heads, each group clipped separately to
-    global norm `grad_clip` (spec §3.1, step 5).
+    global norm `grad_clip` (spec §3.1, step 5). `lr_schedule`: `constant` (the paper) or
+    `cosine` (lr decays to 0 over the trainer's `max_steps`).
 
     Evaluation (validation and test) records the per-task query MSE after 0..S inner steps;
     `test_metrics` holds the summary of the last test run.
@@ -35,6 +45,7 @@ class MetaLearner(L.LightningModule):
         fast_weights: str = "auto",
         lr: float = 1e-3,
         grad_clip: float | None = 2.0,
+        lr_schedule: str = "constant",
         mode_names: list[str] | None = None,
         fast_path: bool | str = "auto",
         check_finite_every: int = 50,
@@ -42,7 +53,9 @@ class MetaLearner(L.LightningModule):
         super().__init__()
         if fast_path not in (True, False, "auto"):
             raise ConfigError("fast_path", f"must be true, false or auto (got {fast_path!r})")
-        self.fast_path = fast_path
+        if lr_schedule not in LR_SCHEDULES:
+            raise ConfigError("lr_schedule", f"unknown schedule '{lr_schedule}' (choose from {', '.join(LR_SCHEDULES)})")
+        self.fast_path, self.lr_schedule = fast_path, lr_schedule
         self.check_finite_every = check_finite_every
         self.fast_step: MetaIterationStep | None = None
         self.model = model
@@ -91,6 +104,8 @@ class MetaLearner(L.LightningModule):
             return loss
 
         optimizer.step(closure=closure)
+        if (scheduler := self.lr_schedulers()) is not None:  # manual optimisation steps it itself
+            scheduler.step()
         if (step + 1) % self.check_finite_every == 0:
             self.fast_step.check_finite()
         return loss.detach().clone()
@@ -110,13 +125,22 @@ class MetaLearner(L.LightningModule):
         seconds = time.perf_counter() - self._step_started
         self.log("train/meta_iters_per_s", 1.0 / seconds)
         self.log("train/tasks_per_s", batch.num_tasks / seconds)
+        self.log("train/lr", self.optimizers().param_groups[0]["lr"])
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
+    def configure_optimizers(self) -> torch.optim.Optimizer | dict:
         groups = [{"params": self.model.base_parameters(), "name": "base"}]
         if encoder := self.model.encoder_parameters():
             groups.append({"params": encoder, "name": "encoder"})
         # The fused kernel (CPU and CUDA) is one op for all parameters: ~10x less than the loop.
-        return torch.optim.Adam(groups, lr=self.lr, fused=True)
+        optimizer = torch.optim.Adam(groups, lr=self.lr, fused=True)
+        if self.lr_schedule == "constant":
+            return optimizer
+        total = self.trainer.max_steps
+        if total <= 0:
+            raise ConfigError("trainer.max_steps", f"lr_schedule=cosine needs a positive number of steps (got {total})")
+        # A function, not a stored T_max: a run resumed with a larger max_steps stretches its decay.
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: cosine_decay(step, total))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def clip_gradients_by_group(self, optimizer: torch.optim.Optimizer) -> None:
         """Clip the base net and the encoder + heads separately to global norm `grad_clip` (spec §3.1)."""

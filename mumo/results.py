@@ -24,6 +24,8 @@ def build_results(cfg: DictConfig, module: MetaLearner, steps: int, metrics: dic
         "inner_steps": module.inner_loop.steps,
         "inner_lr": module.inner_loop.lr,
         "first_order": module.inner_loop.first_order,
+        "meta_lr": module.lr,
+        "lr_schedule": module.lr_schedule,
         "engine": cfg.engine,
         "meta_batch_size": int(cfg.meta_batch_size),
         "seed": int(cfg.seed),

@@ -19,6 +19,8 @@ from mumo.train import run
         ("meta_batch_size=51", "error: meta_batch_size: must be a positive multiple of modes=2 (got 51)"),
         ("inner_steps=-1", "error: inner_steps: must be >= 0 (got -1)"),
         ("fast_weights=sparse", "error: fast_weights: unknown value 'sparse' (choose from auto, dense, low_rank)"),
+        ("lr_schedule=step", "error: lr_schedule: unknown schedule 'step' (choose from constant, cosine)"),
+        ("trainer.max_steps=-1", "error: trainer.max_steps: lr_schedule=cosine needs a positive number of steps (got -1)"),
     ],
 )
 def test_bad_values_give_one_line_errors(workdir: Path, override: str, message: str):

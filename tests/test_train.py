@@ -9,9 +9,10 @@ import torch
 from helpers import FAST, compose_train, run_cli
 from hydra import compose, initialize_config_dir
 
-from mumo.config import CONFIG_DIR
+from mumo.config import CONFIG_DIR, instantiate
 from mumo.evaluate import evaluate
-from mumo.train import run
+from mumo.module import cosine_decay
+from mumo.train import build_trainer, run
 
 REQUIRED_TEST_KEYS = {"post_modulation_mse", "post_modulation_ci95", "post_adaptation_mse", "post_adaptation_ci95",
                       "mse_by_step", "mse_by_step_ci95", "per_mode", "num_tasks"}
@@ -45,6 +46,22 @@ def test_runs_with_the_same_seed_give_identical_results(tmp_path: Path):
 def test_maml_has_no_modulation_and_matches_its_prior(tmp_path: Path):
     results = run(compose_train(tmp_path, "modulation=none", "inner_steps=0"))
     assert results["method"] == "maml" and results["test"]["mse_by_step"] == [results["test"]["post_modulation_mse"]]
+
+
+@pytest.mark.parametrize("fast_path", [False, True])
+def test_cosine_schedule_takes_the_meta_learning_rate_to_zero_at_max_steps(tmp_path: Path, fast_path: bool):
+    lrs = {}
+    for schedule in ("constant", "cosine"):
+        cfg = compose_train(tmp_path / schedule, f"lr_schedule={schedule}", f"fast_path={str(fast_path).lower()}",
+                            "logger=none")
+        datamodule = instantiate(cfg.data)
+        module = instantiate(cfg.model, mode_names=datamodule.mode_names)
+        trainer = build_trainer(cfg)
+        trainer.fit(module, datamodule=datamodule)
+        lrs[schedule] = [group["lr"] for group in trainer.optimizers[0].param_groups]
+    assert lrs == {"constant": [cfg.meta_lr] * 2, "cosine": [0.0, 0.0]}
+    assert [cosine_decay(step, 4) for step in range(5)] == pytest.approx([1, 0.5 + 0.5 ** 1.5, 0.5, 0.5 - 0.5 ** 1.5, 0])
+    assert cosine_decay(9, 4) == 0.0  # steps past the end (a resumed run with fewer max_steps) stay at 0
 
 
 def test_evaluate_reproduces_the_training_test_metrics(tmp_path: Path):
