@@ -1,6 +1,7 @@
 """End to end: the train and evaluate entry points, as Python calls and as a user's commands."""
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from hydra import compose, initialize_config_dir
 from mumo.config import CONFIG_DIR, instantiate
 from mumo.evaluate import evaluate
 from mumo.module import cosine_decay
+from mumo.results import write_json
 from mumo.train import build_trainer, run
 
 REQUIRED_TEST_KEYS = {"post_modulation_mse", "post_modulation_ci95", "post_adaptation_mse", "post_adaptation_ci95",
@@ -34,6 +36,16 @@ def test_training_run_writes_results_checkpoint_and_figure(tmp_path: Path):
     assert (tmp_path / "fits.png").stat().st_size > 10_000
     metrics = (tmp_path / "csv" / "metrics.csv").read_text()
     assert "train/meta_loss" in metrics and "val/post_adaptation_mse" in metrics and "train/tasks_per_s" in metrics
+
+
+def test_results_json_is_written_atomically_with_the_usual_permissions(tmp_path: Path):
+    path = tmp_path / "results.json"
+    write_json(path, {"a": 1})
+    write_json(path, {"a": 2})
+    assert json.loads(path.read_text()) == {"a": 2} and [p.name for p in tmp_path.iterdir()] == ["results.json"]
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask  # not mkstemp's private 0600
 
 
 def test_runs_with_the_same_seed_give_identical_results(tmp_path: Path):
