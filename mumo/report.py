@@ -5,6 +5,8 @@
 Writes report.md, report.csv, adaptation_curves.png and figure2a/2b_<M>modes.png (fits of every
 method on the same test tasks) into the sweep directory (or --out). Cells are mean ± 95% CI
 across seeds (Student t); with one seed, the CI is over test tasks. Missing cells show '—'.
+Runs that differ in a setting other than the seed (e.g. a sweep over inner_steps) get rows of
+their own, named by that setting.
 """
 
 from __future__ import annotations
@@ -58,12 +60,31 @@ class Cell:
         return mean, (T95[n - 2] if n <= 31 else 1.96) * std / math.sqrt(n), n
 
 
-def row_key(results: dict) -> tuple[str, str]:
-    return results["method"], results["modulation"]
+# Run settings besides the seed; runs that differ in any of them never share a table cell.
+SETTINGS = ("tasks_per_mode", "inner_steps", "inner_lr", "first_order", "meta_lr", "lr_schedule", "steps")
 
 
-def row_name(key: tuple[str, str]) -> str:
-    return ROW_NAMES.get(key, f"{key[0]} {key[1]}")
+def _setting(results: dict, name: str) -> object:
+    if name == "tasks_per_mode" and "meta_batch_size" in results:
+        return results["meta_batch_size"] // results["modes"]
+    return results.get(name)
+
+
+def mark_variants(runs: list[dict]) -> None:
+    """Store under '_variant' each run's values of the settings that differ across `runs`."""
+    varying = [name for name in SETTINGS if len({repr(_setting(r, name)) for r in runs}) > 1]
+    for r in runs:
+        r["_variant"] = tuple(f"{name}={_setting(r, name)}" for name in varying)
+
+
+def row_key(results: dict) -> tuple[str, ...]:
+    """(method, modulation, *settings that differ within the sweep): one table row."""
+    return results["method"], results["modulation"], *results.get("_variant", ())
+
+
+def row_name(key: tuple[str, ...]) -> str:
+    name = ROW_NAMES.get(key[:2], f"{key[0]} {key[1]}")
+    return f"{name} ({', '.join(key[2:])})" if key[2:] else name
 
 
 def collect(sweep_dir: Path) -> tuple[list[dict], list[tuple[Path, str]]]:
@@ -86,17 +107,25 @@ def collect(sweep_dir: Path) -> tuple[list[dict], list[tuple[Path, str]]]:
             continue
         results["_dir"] = str(job)
         runs.append(results)
+    mark_variants(runs)
     return runs, skipped
 
 
-def table(runs: list[dict]) -> tuple[list[tuple[str, str]], list[int], dict[tuple, Cell]]:
+def paper_order(keys) -> list[tuple[str, ...]]:
+    """Rows in Table 1's method order, then by settings; other methods after them."""
+    rank = {k: i for i, k in enumerate(PAPER_TABLE1)}
+    return sorted(set(keys), key=lambda k: (rank.get(k[:2], len(rank)), k))
+
+
+def table(runs: list[dict]) -> tuple[list[tuple[str, ...]], list[int], dict[tuple, Cell]]:
     """Rows (paper order first), columns (numbers of modes) and cells."""
     cells: dict[tuple, Cell] = defaultdict(Cell)
     for r in runs:
         cells[row_key(r), r["modes"]].runs.append(r)
     keys = {row_key(r) for r in runs}
-    rows = [k for k in PAPER_TABLE1 if k in keys] + sorted(keys - set(PAPER_TABLE1))
-    columns = sorted({r["modes"] for r in runs} | ({2, 3} if keys & set(PAPER_TABLE1) else set()))
+    rows = paper_order(keys)
+    in_paper = any(k[:2] in PAPER_TABLE1 for k in keys)
+    columns = sorted({r["modes"] for r in runs} | ({2, 3} if in_paper else set()))
     return rows, columns, cells
 
 
@@ -115,7 +144,7 @@ def markdown(runs: list[dict], skipped: list[tuple[Path, str]]) -> str:
         for m in columns:
             cell = cells.get((key, m))
             line += [fmt(*cell.stat(x)[:2]) if cell else "—" for x in METRICS]
-            paper = PAPER_TABLE1.get(key, {}).get(m)
+            paper = PAPER_TABLE1.get(key[:2], {}).get(m)
             line.append(f"{paper[0]:.4f} / {paper[1]:.4f}" if paper else "—")
         lines.append("| " + " | ".join(line) + " |")
     seeds = sorted({r["seed"] for r in runs})
@@ -132,15 +161,16 @@ def write_csv(runs: list[dict], path: Path) -> None:
     rows, columns, cells = table(runs)
     with path.open("w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["method", "modulation", "modes", "metric", "mean", "ci95", "seeds", "paper"])
+        writer.writerow(["method", "modulation", "settings", "modes", "metric", "mean", "ci95", "seeds", "paper"])
         for key in rows:
             for m in columns:
                 if (key, m) not in cells:
                     continue
                 for i, metric in enumerate(METRICS):
                     mean, ci, n = cells[key, m].stat(metric)
-                    paper = PAPER_TABLE1.get(key, {}).get(m)
-                    writer.writerow([*key, m, f"{metric}_mse", mean, ci, n, paper[i] if paper else ""])
+                    paper = PAPER_TABLE1.get(key[:2], {}).get(m)
+                    writer.writerow([*key[:2], " ".join(key[2:]), m, f"{metric}_mse", mean, ci, n,
+                                     paper[i] if paper else ""])
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -11,7 +11,7 @@ import torch
 from mumo.checkpoints import load_checkpoint, restore_run
 from mumo.errors import MumoError
 from mumo.plots import draw_task, first_tasks_per_mode, fit_curves, input_grid, plt
-from mumo.report import PAPER_TABLE1, row_key, row_name
+from mumo.report import paper_order, row_key, row_name
 
 log = logging.getLogger(__name__)
 
@@ -24,10 +24,6 @@ STYLE = {
 }
 
 
-def _order(keys) -> list[tuple[str, str]]:
-    return [k for k in PAPER_TABLE1 if k in keys] + sorted(set(keys) - set(PAPER_TABLE1))
-
-
 def plot_adaptation_curves(runs: list[dict], path: Path) -> None:
     """Query MSE against inner steps, every method (mean over seeds), one panel per mode count."""
     by_modes: dict[int, dict[tuple, list[dict]]] = defaultdict(lambda: defaultdict(list))
@@ -36,12 +32,12 @@ def plot_adaptation_curves(runs: list[dict], path: Path) -> None:
     modes = sorted(by_modes)
     fig, axes = plt.subplots(1, len(modes), figsize=(5.5 * len(modes), 4.2), squeeze=False)
     for ax, m in zip(axes[0], modes):
-        for key in _order(by_modes[m]):
+        for key in paper_order(by_modes[m]):
             group = by_modes[m][key]
             curves = torch.tensor([r["test"]["mse_by_step"] for r in group if len(r["test"]["mse_by_step"]) ==
                                    len(group[0]["test"]["mse_by_step"])])
             mean = curves.mean(0)
-            ax.plot(range(len(mean)), mean, marker="o", label=f"{row_name(key)} (n={len(curves)})", **STYLE.get(key, {}))
+            ax.plot(range(len(mean)), mean, marker="o", label=f"{row_name(key)} (n={len(curves)})", **STYLE.get(key[:2], {}))
         ax.set_yscale("log")
         ax.set_xlabel("inner steps taken (0 = after modulation)")
         ax.set_ylabel("query MSE (test tasks)")
@@ -72,7 +68,7 @@ def comparison_figures(runs: list[dict], out: Path, per_mode: int = 2) -> list[P
     for r in sorted(runs, key=lambda r: r["seed"], reverse=True):
         by_modes[r["modes"]][row_key(r)] = r
     for m, chosen in sorted(by_modes.items()):
-        restored = {k: x for k in _order(chosen) if (x := _restore(chosen[k])) is not None}
+        restored = {k: x for k in paper_order(chosen) if (x := _restore(chosen[k])) is not None}
         if not restored:
             continue
         _, datamodule, _ = next(iter(restored.values()))
@@ -89,7 +85,7 @@ def comparison_figures(runs: list[dict], out: Path, per_mode: int = 2) -> list[P
                 title = f"{tasks.mode_names[int(shown.mode[t])]} task {t % per_mode + 1}"
                 draw_task(ax, grid, truth, shown, t, title, lw=2.5)
                 for key, pair in curves.items():
-                    ax.plot(gx, pair[index][t, :, 0].numpy(), lw=1.5, label=row_name(key), **STYLE.get(key, {}))
+                    ax.plot(gx, pair[index][t, :, 0].numpy(), lw=1.5, label=row_name(key), **STYLE.get(key[:2], {}))
             handles, labels = axes[0, 0].get_legend_handles_labels()
             fig.suptitle(f"Figure {panel}: {m} modes, {title}")
             fig.legend(handles, labels, loc="lower center", ncol=4, frameon=False, fontsize=9)

@@ -6,14 +6,15 @@ from pathlib import Path
 import pytest
 from helpers import FAST, run_cli
 
-from mumo.report import collect, main as report_main, markdown
+from mumo.report import collect, main as report_main, markdown, write_csv
 
 
-def fake_run(root: Path, name: str, method: str, modulation: str, modes: int, seed: int, mod: float, ada: float):
+def fake_run(root: Path, name: str, method: str, modulation: str, modes: int, seed: int, mod: float, ada: float,
+             inner_steps: int = 1):
     job = root / name
     job.mkdir(parents=True)
     (job / "results.json").write_text(json.dumps({
-        "method": method, "modulation": modulation, "modes": modes, "seed": seed, "steps": 10, "inner_steps": 1,
+        "method": method, "modulation": modulation, "modes": modes, "seed": seed, "steps": 10, "inner_steps": inner_steps,
         "test": {"post_modulation_mse": mod, "post_adaptation_mse": ada, "post_modulation_ci95": 0.1,
                  "post_adaptation_ci95": 0.01, "mse_by_step": [mod, ada]}}))
 
@@ -33,6 +34,18 @@ def test_table_aggregates_seeds_and_marks_missing_cells_and_skipped_runs(tmp_pat
     film = next(line for line in text.splitlines() if line.startswith("| MuMoMAML FiLM"))
     assert "| — | — | 1.7094 / 0.3125 | 2.0000 ± 0.1000 | 0.4000 ± 0.0100 |" in film
     assert "no results.json" in text
+
+
+def test_runs_that_differ_in_more_than_the_seed_get_rows_of_their_own(tmp_path: Path):
+    for name, steps, seed, mod in [("0", 1, 0, 4.0), ("1", 1, 1, 6.0), ("2", 5, 0, 2.0)]:
+        fake_run(tmp_path, name, "mumomaml", "film", 2, seed, mod, 0.5, inner_steps=steps)
+    runs, _ = collect(tmp_path)
+    rows = [line for line in markdown(runs, []).splitlines() if line.startswith("| MuMoMAML")]
+    assert [row.split(" | ")[0:2] for row in rows] == [["| MuMoMAML FiLM (inner_steps=1)", "5.0000 ± 12.7060"],
+                                                       ["| MuMoMAML FiLM (inner_steps=5)", "2.0000 ± 0.1000"]]
+    write_csv(runs, tmp_path / "report.csv")
+    lines = (tmp_path / "report.csv").read_text().splitlines()
+    assert lines[0].startswith("method,modulation,settings,modes") and "mumomaml,film,inner_steps=5,2," in lines[-1]
 
 
 def test_report_cli_fails_cleanly_on_an_empty_directory(tmp_path: Path, capsys):
