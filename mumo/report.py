@@ -114,7 +114,16 @@ def collect(sweep_dir: Path) -> tuple[list[dict], list[tuple[Path, str]]]:
 def paper_order(keys) -> list[tuple[str, ...]]:
     """Rows in Table 1's method order, then by settings; other methods after them."""
     rank = {k: i for i, k in enumerate(PAPER_TABLE1)}
-    return sorted(set(keys), key=lambda k: (rank.get(k[:2], len(rank)), k))
+    return sorted(set(keys), key=lambda k: (rank.get(k[:2], len(rank)), k[:2], [_numeric(v) for v in k[2:]]))
+
+
+def _numeric(setting: str) -> tuple[str, float, str]:
+    """'inner_steps=10' sorts after 'inner_steps=5'; values that are not numbers sort by text."""
+    name, _, value = setting.partition("=")
+    try:
+        return name, float(value), ""
+    except ValueError:
+        return name, math.inf, value
 
 
 def table(runs: list[dict]) -> tuple[list[tuple[str, ...]], list[int], dict[tuple, Cell]]:

@@ -37,15 +37,15 @@ def test_table_aggregates_seeds_and_marks_missing_cells_and_skipped_runs(tmp_pat
 
 
 def test_runs_that_differ_in_more_than_the_seed_get_rows_of_their_own(tmp_path: Path):
-    for name, steps, seed, mod in [("0", 1, 0, 4.0), ("1", 1, 1, 6.0), ("2", 5, 0, 2.0)]:
-        fake_run(tmp_path, name, "mumomaml", "film", 2, seed, mod, 0.5, inner_steps=steps)
+    for name, inner, seed, mod in [("0", 5, 0, 4.0), ("1", 5, 1, 6.0), ("2", 10, 0, 2.0)]:
+        fake_run(tmp_path, name, "mumomaml", "film", 2, seed, mod, 0.5, inner_steps=inner)
     runs, _ = collect(tmp_path)
     rows = [line for line in markdown(runs, []).splitlines() if line.startswith("| MuMoMAML")]
-    assert [row.split(" | ")[0:2] for row in rows] == [["| MuMoMAML FiLM (inner_steps=1)", "5.0000 ± 12.7060"],
-                                                       ["| MuMoMAML FiLM (inner_steps=5)", "2.0000 ± 0.1000"]]
+    assert [row.split(" | ")[0:2] for row in rows] == [["| MuMoMAML FiLM (inner_steps=5)", "5.0000 ± 12.7060"],
+                                                       ["| MuMoMAML FiLM (inner_steps=10)", "2.0000 ± 0.1000"]]
     write_csv(runs, tmp_path / "report.csv")
     lines = (tmp_path / "report.csv").read_text().splitlines()
-    assert lines[0].startswith("method,modulation,settings,modes") and "mumomaml,film,inner_steps=5,2," in lines[-1]
+    assert lines[0].startswith("method,modulation,settings,modes") and "mumomaml,film,inner_steps=10,2," in lines[-1]
 
 
 def test_report_cli_fails_cleanly_on_an_empty_directory(tmp_path: Path, capsys):
