@@ -3,7 +3,8 @@
 #   bash scripts/gpu_check.sh [OUT_DIR]
 # 1. the CUDA-graph fast path against the eager path (20 steps, same losses and parameters);
 # 2. python -m mumo.bench device=cuda (batched eager with dense fast weights vs the fast path; none/film; 50, 500, 5000 tasks);
-# 3. a full 70,000-step 2-mode FiLM run through python -m mumo.train (paper config), timed.
+# 3. a full 70,000-step 2-mode FiLM run through python -m mumo.train (experiment=table1: the paper's
+#    schedule, constant Adam 1e-3, hidden layer 1 modulated), timed.
 # On a machine without this project's dependencies, put wheels for hydra-core, omegaconf and
 # antlr4-python3-runtime in .whl/ first (see README, "GPU check").
 set -euo pipefail
@@ -19,6 +20,6 @@ python3 -m pytest -q -p no:cacheprovider tests/test_fast_path.py 2>&1 | tee "$ou
 python3 -m mumo.bench device=cuda variants=[dense,fast] entry_point_steps=2000 \
   hydra.run.dir="$out/bench" 2>&1 | tail -20 | tee "$out/bench.txt"
 start=$(date +%s)
-python3 -m mumo.train trainer=gpu trainer.max_steps=70000 val_every=10000 "modulation.layers=[0]" \
+python3 -m mumo.train experiment=table1 trainer=gpu val_every=10000 \
   callbacks.progress_bar.refresh_rate=1000 hydra.run.dir="$out/train70k" 2>&1 | tail -8 | tee "$out/train70k.txt"
 echo "70k-step FiLM run: $(( $(date +%s) - start )) s wall, start-up and evaluation included" | tee -a "$out/train70k.txt"
