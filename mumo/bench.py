@@ -4,18 +4,26 @@
     python -m mumo.bench device=cuda                      # the same on a GPU (fast = CUDA graph)
     python -m mumo.bench variants=[l2l,low_rank] tasks=[50] modulations=[film]
     python -m mumo.bench modulations=[film] tasks=[50] ckpt_path=<a FiLM run>/checkpoints/last.ckpt
+    python -m mumo.bench variants=[low_rank] tasks=[50] entry_point_steps=0 eval_tasks_per_mode=0  # + load rows
 
 One meta-iteration = sample a meta-batch, encode + modulate, 5 second-order inner steps,
 meta-backward, per-group clipping and the Adam step. Variants alternate round by round; each
 round times several iterations and synchronises once, and the table reports the median over
-rounds, tasks/s, and the speed-up against l2l (or the slowest variant). Written to bench.json.
+rounds, tasks/s, and the speed-up against l2l (or the slowest variant). The load rows time the
+default training path idle and beside a busy CPU-bound process, at the thread count the run uses
+(threads=auto) and at torch's all-cores default. Written to bench.json.
 """
 
 from __future__ import annotations
 
+import contextlib
 import platform
+import signal
 import statistics
+import subprocess
+import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import hydra
@@ -29,6 +37,8 @@ from mumo.config import compose_config, instantiate
 from mumo.errors import MumoError
 from mumo.fast_step import MetaIterationStep
 from mumo.results import write_json
+from mumo.schema import check_bench
+from mumo.threads import setup_threads, usable_cpus
 
 VARIANTS = {
     "l2l": ["engine=l2l", "fast_path=false"],
@@ -85,8 +95,9 @@ class MetaIteration:
         return (time.perf_counter() - started) / iterations
 
 
-def _common(cfg: DictConfig, modulation: str, tasks: int) -> list[str]:
-    layers = ["modulation.layers=[0]"] if cfg.paper_layers and cfg.modes == 2 and modulation != "none" else []
+def _common(cfg: DictConfig, modulation: str, tasks: int, paper_layers: bool | None = None) -> list[str]:
+    paper_layers = cfg.paper_layers if paper_layers is None else paper_layers
+    layers = ["modulation.layers=[0]"] if paper_layers and cfg.modes == 2 and modulation != "none" else []
     return [f"modulation={modulation}", f"modes={cfg.modes}", f"tasks_per_mode={tasks // cfg.modes}",
             f"inner_steps={cfg.inner_steps}", f"first_order={cfg.first_order}", f"seed={cfg.seed}", *layers]
 
@@ -119,6 +130,56 @@ def bench_meta_iterations(cfg: DictConfig, device: torch.device) -> list[dict]:
                 r["speedup"] = reference["median_ms"] / r["median_ms"]
                 r["speedup_vs"] = reference["variant"]
             rows += group
+    return rows
+
+
+@contextlib.contextmanager
+def busy_process() -> Iterator[Callable[[bool], None]]:
+    """A CPU-bound process beside the bench; the yielded switch runs (True) or pauses (False) it."""
+    proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        yield lambda busy: proc.send_signal(signal.SIGCONT if busy else signal.SIGSTOP)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def bench_under_load(cfg: DictConfig, device: torch.device) -> list[dict]:
+    """The default training path idle and beside one busy process, at threads=auto and all cores."""
+    chosen = torch.get_num_threads()
+    settings = {f"threads={chosen} ({cfg.threads})": chosen, f"threads={usable_cpus()} (all)": usable_cpus()}
+    L.seed_everything(cfg.seed, verbose=False)
+    default_path = [*_common(cfg, cfg.load_modulation, cfg.load_tasks, paper_layers=False), "engine=batched",
+                    "fast_weights=auto"]  # as `python -m mumo.train modulation=...`: every layer modulated
+    runner = MetaIteration(default_path, device, fast=device.type == "cuda")
+    times: dict[tuple[str, str], list[float]] = {}
+    try:
+        with busy_process() as run_busy:
+            loads = {"idle": False, "1 busy process": True}
+            iterations = {}
+            for load, busy in loads.items():  # calibrate each pair: loaded 2-thread steps can take seconds
+                run_busy(busy)
+                for name, threads in settings.items():
+                    torch.set_num_threads(threads)
+                    runner.time(cfg.warmup)
+                    iterations[load, name] = max(1, round(cfg.round_seconds / runner.time(1)))
+            for _ in range(cfg.rounds):
+                for load, busy in loads.items():
+                    run_busy(busy)
+                    for name, threads in settings.items():
+                        torch.set_num_threads(threads)
+                        times.setdefault((load, name), []).append(runner.time(iterations[load, name]))
+    finally:
+        torch.set_num_threads(chosen)
+    rows = []
+    for (load, name), samples in times.items():
+        ms = 1000 * statistics.median(samples)
+        rows.append({"what": f"meta-iteration, {load}", "variant": name, "modulation": cfg.load_modulation,
+                     "tasks": cfg.load_tasks, "median_ms": ms, "tasks_per_s": cfg.load_tasks / ms * 1000,
+                     "iterations": iterations[load, name] * cfg.rounds, "threads": settings[name]})
+    idle = {r["variant"]: r["median_ms"] for r in rows if r["what"].endswith("idle")}
+    for r in rows:
+        r["speedup"], r["speedup_vs"] = idle[r["variant"]] / r["median_ms"], "idle"
     return rows
 
 
@@ -165,11 +226,12 @@ def bench_evaluation(cfg: DictConfig, device: torch.device) -> list[dict]:
 
 
 def format_rows(rows: list[dict]) -> str:
-    header = f"{'what':<22}{'variant':<9}{'modulation':<11}{'tasks':>6}{'ms':>11}{'tasks/s':>11}  {'speed-up':<18}"
+    header = (f"{'what':<31}{'variant':<20}{'modulation':<11}{'tasks':>6}{'ms':>11}{'tasks/s':>11}"
+              f"  {'speed-up':<18}")
     lines = [header, "-" * len(header)]
     for r in rows:
-        speedup = f"{r['speedup']:.1f}x vs {r['speedup_vs']}" if r["speedup_vs"] else ""
-        lines.append(f"{r['what']:<22}{r['variant']:<9}{r['modulation']:<11}{r['tasks']:>6}{r['median_ms']:>11.2f}"
+        speedup = f"{r['speedup']:.2f}x vs {r['speedup_vs']}" if r["speedup_vs"] else ""
+        lines.append(f"{r['what']:<31}{r['variant']:<20}{r['modulation']:<11}{r['tasks']:>6}{r['median_ms']:>11.2f}"
                      f"{r['tasks_per_s']:>11.0f}  {speedup:<18}".rstrip())
     return "\n".join(lines)
 
@@ -177,8 +239,12 @@ def format_rows(rows: list[dict]) -> str:
 @hydra.main(version_base="1.3", config_path="../conf", config_name="bench")
 @report_errors
 def main(cfg: DictConfig) -> None:
+    check_bench(cfg)
+    setup_threads(cfg.threads, "mumo.data.RegressionDataModule", cfg.device)
     device = torch.device(cfg.device)
     rows = bench_meta_iterations(cfg, device)
+    if cfg.load_tasks:
+        rows += bench_under_load(cfg, device)
     if cfg.entry_point_steps:
         rows += bench_entry_point(cfg, device)
     if cfg.eval_tasks_per_mode:

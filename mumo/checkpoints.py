@@ -30,16 +30,18 @@ def stored_config(checkpoint: dict) -> DictConfig:
     return OmegaConf.create(checkpoint["hyper_parameters"]["config"])
 
 
-def restore_run(checkpoint: dict, overrides: dict[str, object] | None = None) -> tuple[DictConfig, object, object]:
-    """(run config, data module, MetaLearner with the checkpoint's weights) of a stored run.
-
-    `overrides` maps keys of the training config (e.g. 'inner_steps') to new values; they
-    propagate through the config's interpolations.
-    """
+def restore_config(checkpoint: dict, overrides: dict[str, object] | None = None) -> DictConfig:
+    """The stored run's config with `overrides` (keys of the training config, e.g. 'inner_steps',
+    mapped to new values), which propagate through the config's interpolations."""
     run_cfg = stored_config(checkpoint)
     for key, value in (overrides or {}).items():
-        OmegaConf.update(run_cfg, key, value)
+        OmegaConf.update(run_cfg, key, value, force_add=True)
+    return run_cfg
+
+
+def restore_run(run_cfg: DictConfig, checkpoint: dict) -> tuple[object, object]:
+    """(data module, MetaLearner with the checkpoint's weights) of a stored run's config."""
     datamodule = instantiate(run_cfg.data)
     module = instantiate(run_cfg.model, mode_names=datamodule.mode_names)
     module.load_state_dict(checkpoint["state_dict"])
-    return run_cfg, datamodule, module
+    return datamodule, module

@@ -9,6 +9,8 @@ import warnings
 from collections.abc import Callable
 from typing import TypeVar
 
+from hydra.errors import CompactHydraException
+
 from mumo.errors import MumoError
 
 T = TypeVar("T")
@@ -27,8 +29,28 @@ def quiet_third_party() -> None:
     warnings.filterwarnings("ignore", message=r"Using ModelCheckpoint with manual optimization")
 
 
+class SweepJobError(CompactHydraException):
+    """A sweep job's one-line error. Hydra records the job as failed and runs the others; once
+    they are done it prints the first failed job's line and exits with 1."""
+
+
+def _sweep_job() -> str | None:
+    """'job N (overrides)' inside a Hydra multirun, else None."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return None
+    job = HydraConfig.get().job
+    return f"job {job.num} ({job.override_dirname or 'no overrides'})"
+
+
 def report_errors(fn: Callable[..., T]) -> Callable[..., T]:
-    """Turn a MumoError (bad config, bad file, diverged run) into one line on stderr and exit 1."""
+    """Turn a MumoError (bad config, bad file, diverged run) into one line on stderr.
+
+    A single run exits with 1. A sweep job raises `SweepJobError` instead, so that one bad job
+    does not stop the sweep (sys.exit would end the basic launcher's loop and abort joblib's).
+    """
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs) -> T:
@@ -36,6 +58,9 @@ def report_errors(fn: Callable[..., T]) -> Callable[..., T]:
         try:
             return fn(*args, **kwargs)
         except MumoError as err:
+            if (job := _sweep_job()) is not None:
+                print(f"error: {job}: {err}", file=sys.stderr, flush=True)
+                raise SweepJobError(f"error: {job}: {err}") from None
             print(f"error: {err}", file=sys.stderr)
             sys.exit(1)
 

@@ -9,16 +9,21 @@ import hydra
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from mumo.errors import MumoError
+from mumo.threads import usable_cpus
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "conf"
 
 
-def paper_modulated_layers(modes: int) -> list[int] | None:
-    """Layers the paper's commands modulated: hidden layer 1 only with 2 modes, else all (spec §5.2)."""
-    return [0] if modes == 2 else None
+def paper_modulated_layers(modes: int, modulation: str) -> ListConfig | None:
+    """Layers the paper's commands modulated: hidden layer 1 only with 2 modes, else all (null).
+
+    None for MAML and Multi-MAML, which modulate nothing. A ListConfig, not a list: OmegaConf
+    cannot store a resolver's plain list in an untyped node (`--cfg job --resolve` failed on it).
+    """
+    return ListConfig([0]) if modes == 2 and modulation != "none" else None
 
 
 def _hydra_runtime():
@@ -45,6 +50,7 @@ def job_name() -> str | None:
 RESOLVERS = {
     "mul": lambda a, b: a * b,
     "paper_modulated_layers": paper_modulated_layers,
+    "usable_cpus": usable_cpus,
     "sweep_name": sweep_name,
     "job_name": job_name,
 }

@@ -11,10 +11,12 @@ import hydra
 import lightning as L
 from omegaconf import DictConfig
 
-from mumo.checkpoints import load_checkpoint, restore_run
+from mumo.checkpoints import load_checkpoint, restore_config, restore_run
 from mumo.cli import report_errors
 from mumo.outputs import write_outputs
 from mumo.results import build_results
+from mumo.schema import check_evaluate, check_train
+from mumo.threads import setup_threads
 
 # evaluate.yaml key -> key of the stored training config it replaces
 OVERRIDES = {
@@ -27,9 +29,14 @@ OVERRIDES = {
 
 def evaluate(cfg: DictConfig) -> dict:
     """Rebuild the run stored in `cfg.ckpt_path`, test it, and write its results."""
+    check_evaluate(cfg)
     checkpoint = load_checkpoint(cfg.ckpt_path)
     overrides = {target: cfg[key] for key, target in OVERRIDES.items() if cfg.get(key) is not None}
-    run_cfg, datamodule, module = restore_run(checkpoint, overrides)
+    overrides["threads"] = cfg.threads  # this process's setting, not the training run's
+    run_cfg = restore_config(checkpoint, overrides)
+    check_train(run_cfg)
+    threads = setup_threads(cfg.threads, run_cfg.data._target_, cfg.accelerator)
+    datamodule, module = restore_run(run_cfg, checkpoint)
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     trainer = L.Trainer(
@@ -38,7 +45,8 @@ def evaluate(cfg: DictConfig) -> dict:
     trainer.test(module, datamodule=datamodule, verbose=False)
 
     results = build_results(
-        run_cfg, module, checkpoint["global_step"], module.test_metrics, checkpoint=str(Path(cfg.ckpt_path).resolve())
+        run_cfg, module, checkpoint["global_step"], module.test_metrics, threads,
+        checkpoint=str(Path(cfg.ckpt_path).resolve())
     )
     write_outputs(out, results, module, datamodule)
     return results

@@ -22,7 +22,6 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from mumo.data.episode import Episode
-from mumo.errors import ConfigError
 from mumo.models.fast_weights import LowRankWeight
 from mumo.models.meta_model import Condition, MetaModel
 from mumo.models.mlp import Params, Tape
@@ -53,12 +52,6 @@ class InnerLoop:
     lr: float = 1e-3
     first_order: bool = False
     grad_clamp: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.steps < 0:
-            raise ConfigError("inner_steps", f"must be >= 0 (got {self.steps})")
-        if self.grad_clamp is not None and self.grad_clamp <= 0:
-            raise ConfigError("modulation.inner_grad_clamp", f"must be > 0 or null (got {self.grad_clamp})")
 
     def step(self, loss: Tensor, params: Params, tape: Tape, create_graph: bool) -> Params:
         """One SGD step theta <- theta - alpha * clamp(grad) on every task's fast weights.
@@ -176,8 +169,6 @@ class BatchedEngine(Engine):
 
     def __init__(self, inner_loop: InnerLoop, fast_weights: str = "auto") -> None:
         super().__init__(inner_loop)
-        if fast_weights not in FAST_WEIGHTS:
-            raise ConfigError("fast_weights", f"unknown value '{fast_weights}' (choose from {', '.join(FAST_WEIGHTS)})")
         self.fast_weights = fast_weights
 
     def _rank(self, episode: Episode) -> int:
@@ -259,6 +250,4 @@ ENGINES: dict[str, Callable[[InnerLoop, str], Engine]] = {
 
 def make_engine(name: str, inner_loop: InnerLoop, fast_weights: str = "auto") -> Engine:
     """The engine called `name`; `fast_weights` configures the batched engine (see BatchedEngine)."""
-    if name not in ENGINES:
-        raise ConfigError("engine", f"unknown engine '{name}' (choose from {', '.join(ENGINES)})")
     return ENGINES[name](inner_loop, fast_weights)

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from mumo.data.episode import Episode
-from mumo.errors import ConfigError, NonFiniteLossError
+from mumo.errors import NonFiniteLossError
 from mumo.fast_step import MetaIterationStep
 from mumo.inner_loop import InnerLoop, make_engine
 from mumo.metrics import summarize
@@ -51,10 +51,6 @@ class MetaLearner(L.LightningModule):
         check_finite_every: int = 50,
     ) -> None:
         super().__init__()
-        if fast_path not in (True, False, "auto"):
-            raise ConfigError("fast_path", f"must be true, false or auto (got {fast_path!r})")
-        if lr_schedule not in LR_SCHEDULES:
-            raise ConfigError("lr_schedule", f"unknown schedule '{lr_schedule}' (choose from {', '.join(LR_SCHEDULES)})")
         self.fast_path, self.lr_schedule = fast_path, lr_schedule
         self.check_finite_every = check_finite_every
         self.fast_step: MetaIterationStep | None = None
@@ -136,8 +132,6 @@ class MetaLearner(L.LightningModule):
         if self.lr_schedule == "constant":
             return optimizer
         total = self.trainer.max_steps
-        if total <= 0:
-            raise ConfigError("trainer.max_steps", f"lr_schedule=cosine needs a positive number of steps (got {total})")
         # A function, not a stored T_max: a run resumed with a larger max_steps stretches its decay.
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: cosine_decay(step, total))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

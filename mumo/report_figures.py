@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from mumo.checkpoints import load_checkpoint, restore_run
+from mumo.checkpoints import load_checkpoint, restore_config, restore_run
 from mumo.errors import MumoError
 from mumo.plots import draw_task, first_tasks_per_mode, fit_curves, input_grid, plt
 from mumo.report import paper_order, row_key, row_name
@@ -52,7 +52,8 @@ def plot_adaptation_curves(runs: list[dict], path: Path) -> None:
 def _restore(run: dict):
     path = Path(run["_dir"]) / "checkpoints" / "last.ckpt"
     try:
-        return restore_run(load_checkpoint(path))
+        checkpoint = load_checkpoint(path)
+        return restore_run(restore_config(checkpoint), checkpoint)
     except MumoError as err:
         log.warning("figure 2: skipping %s (%s)", run["_dir"], err)
         return None
@@ -71,11 +72,11 @@ def comparison_figures(runs: list[dict], out: Path, per_mode: int = 2) -> list[P
         restored = {k: x for k in paper_order(chosen) if (x := _restore(chosen[k])) is not None}
         if not restored:
             continue
-        _, datamodule, _ = next(iter(restored.values()))
+        datamodule, _ = next(iter(restored.values()))
         tasks = datamodule.tasks
         shown = first_tasks_per_mode(datamodule.test_set(), per_mode)
         grid, truth = input_grid(tasks, shown)
-        curves = {k: fit_curves(module, shown, grid) for k, (_, _, module) in restored.items()}
+        curves = {k: fit_curves(module, shown, grid) for k, (_, module) in restored.items()}
         for panel, index, title in (("2a", 0, "after modulation (MAML / Multi-MAML: their priors)"),
                                     ("2b", 1, "after adaptation")):
             fig, axes = plt.subplots(m, per_mode, figsize=(4 * per_mode, 2.9 * m), squeeze=False, sharex=True)

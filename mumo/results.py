@@ -11,9 +11,11 @@ from typing import Any
 from omegaconf import DictConfig
 
 from mumo.module import MetaLearner
+from mumo.threads import Threads
 
 
-def build_results(cfg: DictConfig, module: MetaLearner, steps: int, metrics: dict, **extra: Any) -> dict:
+def build_results(cfg: DictConfig, module: MetaLearner, steps: int, metrics: dict, threads: Threads,
+                  **extra: Any) -> dict:
     """The run record: identity of the run, then the test metrics (see README, 'results.json')."""
     model = module.model
     return {
@@ -30,6 +32,8 @@ def build_results(cfg: DictConfig, module: MetaLearner, steps: int, metrics: dic
         "meta_batch_size": int(cfg.meta_batch_size),
         "seed": int(cfg.seed),
         "steps": int(steps),
+        "threads": threads.count,
+        "threads_source": threads.source,
         **extra,
         "test": metrics,
     }

@@ -18,6 +18,8 @@ from mumo.cli import report_errors
 from mumo.config import instantiate, portable_config
 from mumo.outputs import close_loggers, write_outputs
 from mumo.results import build_results
+from mumo.schema import check_train
+from mumo.threads import setup_threads
 
 
 def build_trainer(cfg: DictConfig, **kwargs) -> L.Trainer:
@@ -29,6 +31,8 @@ def build_trainer(cfg: DictConfig, **kwargs) -> L.Trainer:
 
 def run(cfg: DictConfig) -> dict:
     """Train and test as configured; returns what was written to results.json."""
+    check_train(cfg)
+    threads = setup_threads(cfg.threads, cfg.data._target_, cfg.trainer.accelerator)
     if cfg.get("ckpt_path"):
         load_checkpoint(cfg.ckpt_path)  # a missing, truncated or foreign file fails here, in one line
     out = Path(cfg.paths.output_dir)
@@ -46,7 +50,8 @@ def run(cfg: DictConfig) -> dict:
     train_seconds = time.perf_counter() - started
     trainer.test(module, datamodule=datamodule, verbose=False)
 
-    results = build_results(cfg, module, trainer.global_step, module.test_metrics, train_seconds=round(train_seconds, 3))
+    results = build_results(cfg, module, trainer.global_step, module.test_metrics, threads,
+                            train_seconds=round(train_seconds, 3))
     if trainer.is_global_zero:  # under DDP every process has the same results; one writes them
         write_outputs(out, results, module, datamodule, trainer.loggers)
     close_loggers(trainer.loggers)

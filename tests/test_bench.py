@@ -2,12 +2,14 @@
 are measured, never asserted)."""
 
 import json
+import os
+import re
 from pathlib import Path
 
 from helpers import FAST, run_cli
 
 TINY = ["variants=[l2l,dense,low_rank,fast]", "modulations=[film]", "tasks=[4,8]", "l2l_max_tasks=4", "rounds=2",
-        "round_seconds=0.01", "warmup=1", "inner_steps=2", "entry_point_steps=3", "eval_tasks_per_mode=5"]
+        "round_seconds=0.01", "warmup=1", "inner_steps=2", "entry_point_steps=3", "eval_tasks_per_mode=5", "load_tasks=4"]
 
 
 def test_bench_prints_and_writes_every_variant(workdir: Path):
@@ -18,8 +20,12 @@ def test_bench_prints_and_writes_every_variant(workdir: Path):
     assert timed == [("l2l", 4), ("dense", 4), ("low_rank", 4), ("fast", 4), ("dense", 8), ("low_rank", 8), ("fast", 8)]
     assert {r["speedup_vs"] for r in rows if r["what"] == "meta-iteration" and r["tasks"] == 4} == {"l2l"}
     assert [r["variant"] for r in rows if r["what"] == "python -m mumo.train"] == ["dense", "low_rank", "fast"]
+    loaded = [(r["what"], r["threads"]) for r in rows if r["what"].startswith("meta-iteration, ")]
+    all_cpus = len(os.sched_getaffinity(0))
+    assert loaded == [("meta-iteration, idle", 1), ("meta-iteration, idle", all_cpus),
+                      ("meta-iteration, 1 busy process", 1), ("meta-iteration, 1 busy process", all_cpus)]
     assert all(r["median_ms"] > 0 and r["tasks_per_s"] > 0 for r in rows)
-    assert "low_rank film" in proc.stdout.replace("  ", " ")
+    assert re.search(r"^meta-iteration\s+low_rank\s+film\s+4\s", proc.stdout, re.MULTILINE)
 
 
 def test_bench_from_a_checkpoint_of_another_model_is_a_one_line_error(workdir: Path):

@@ -4,7 +4,6 @@ import pytest
 import torch
 
 from mumo.data import Episode, RegressionTasks
-from mumo.errors import ConfigError
 from mumo.inner_loop import BatchedEngine, InnerLoop, make_engine
 from mumo.models import MetaModel
 from mumo.models.fast_weights import LowRankWeight
@@ -96,13 +95,6 @@ def test_zero_steps_is_the_prior_and_all_steps_are_recorded():
     torch.testing.assert_close(all_steps[0], engine.query_mse(model, episode, create_graph=False)[0])
 
 
-def test_negative_inner_steps_and_unknown_engine_name_the_key():
-    with pytest.raises(ConfigError, match=r"^inner_steps: "):
-        InnerLoop(steps=-1)
-    with pytest.raises(ConfigError, match=r"^engine: "):
-        make_engine("jax", InnerLoop())
-    with pytest.raises(ConfigError, match=r"^fast_weights: "):
-        make_engine("batched", InnerLoop(), "sparse")
 
 
 def per_task_max_inner_grad(model: MetaModel, episode: Episode, name: str) -> torch.Tensor:

@@ -2,8 +2,7 @@ import pytest
 import torch
 
 from mumo.data import RegressionTasks
-from mumo.errors import ConfigError
-from mumo.models import MetaModel, get_modulation
+from mumo.models import MetaModel
 from mumo.models.modulation import FiLM, SigmoidAttention, SoftmaxAttention
 
 
@@ -46,14 +45,6 @@ def test_modulation_operations():
     torch.testing.assert_close(weights.sum(-1), torch.ones(3, 4))  # normalised across the units
 
 
-def test_unknown_modulation_names_the_key():
-    with pytest.raises(ConfigError, match=r"^modulation: unknown modulation 'gelu'"):
-        get_modulation("gelu")
-
-
-def test_modulated_layer_out_of_range_names_the_key():
-    with pytest.raises(ConfigError, match=r"^modulation.layers: "):
-        MetaModel(modulation="film", modulated_layers=[3])
 
 
 def test_batched_forward_equals_per_task_forward():

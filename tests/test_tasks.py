@@ -4,7 +4,6 @@ import pytest
 import torch
 
 from mumo.data import FAMILIES, RegressionDataModule, RegressionTasks
-from mumo.errors import ConfigError
 
 
 def test_meta_batch_is_stratified_in_mode_order_with_requested_shapes():
@@ -78,13 +77,6 @@ def test_training_stream_is_seeded_and_resumes_at_the_first_unconsumed_batch():
     again.load_state_dict(state)
     torch.testing.assert_close(next(iter(again)).support_x, second.support_x)
     assert not torch.equal(first.support_x, second.support_x)
-
-
-@pytest.mark.parametrize("kwargs, key", [({"modes": 4}, "modes"), ({"modes": 2, "meta_batch_size": 51}, "meta_batch_size"),
-                                         ({"modes": 3, "meta_batch_size": 50}, "meta_batch_size")])
-def test_bad_data_settings_name_the_key(kwargs, key):
-    with pytest.raises(ConfigError, match=rf"^{key}: "):
-        RegressionDataModule(**kwargs)
 
 
 def test_family_table_order_is_fixed():

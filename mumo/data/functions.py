@@ -15,7 +15,6 @@ import torch
 from torch import Tensor
 
 from mumo.data.episode import Episode
-from mumo.errors import ConfigError
 
 NUM_PARAMS = 3  # width of Episode.params; families with fewer parameters are zero-padded
 
@@ -87,12 +86,6 @@ class RegressionTasks:
         noise_std: float = 0.3,
         input_range: tuple[float, float] = (-5.0, 5.0),
     ) -> None:
-        if modes not in VALID_MODES:
-            raise ConfigError("modes", f"must be one of {', '.join(map(str, VALID_MODES))} (got {modes})")
-        if shots < 1 or queries < 1:
-            raise ConfigError("shots" if shots < 1 else "queries", "must be at least 1")
-        if not noise_std >= 0:
-            raise ConfigError("noise_std", f"must be >= 0 (got {noise_std})")
         self.modes = modes
         self.families = FAMILIES[:modes]
         self.shots, self.queries = shots, queries

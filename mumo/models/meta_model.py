@@ -19,7 +19,6 @@ import torch
 from torch import Tensor, nn
 
 from mumo.data.episode import Episode
-from mumo.errors import ConfigError
 from mumo.models.encoder import LSTMTaskEncoder, ModulationHeads
 from mumo.models.fast_weights import LowRankWeight, low_rank_pays
 from mumo.models.mlp import MLP, Params, Tape
@@ -74,13 +73,6 @@ class MetaModel(nn.Module):
         if modulated_layers is None:
             modulated_layers = range(len(hidden_sizes)) if modulator is not None else []
         modulated_layers = sorted(set(modulated_layers))
-        for layer in modulated_layers:
-            if not 0 <= layer < len(hidden_sizes):
-                raise ConfigError(
-                    "modulation.layers", f"layer {layer} does not exist (hidden layers 0..{len(hidden_sizes) - 1})"
-                )
-        if modulator is not None and per_mode_nets:
-            raise ConfigError("modulation", "Multi-MAML (per_mode_nets) is a baseline without modulation")
         self.modulation = modulation
         self.per_mode_nets = per_mode_nets
         num_nets = per_mode_nets or 1

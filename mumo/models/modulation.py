@@ -10,8 +10,6 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from mumo.errors import ConfigError
-
 
 class Modulation:
     """Base class: how tau modulates a layer's units."""
@@ -82,8 +80,6 @@ MODULATIONS: dict[str, type[Modulation] | None] = {
 
 
 def get_modulation(name: str) -> Modulation | None:
-    """The modulation called `name` (None for plain MAML); a ConfigError for an unknown name."""
-    if name not in MODULATIONS:
-        raise ConfigError("modulation", f"unknown modulation '{name}' (choose from {', '.join(MODULATIONS)})")
+    """The modulation called `name` (None for plain MAML); names are checked by the config schema."""
     cls = MODULATIONS[name]
     return cls() if cls is not None else None

@@ -1,0 +1,284 @@
+"""Schemas of every config: types and valid ranges of each key, in one place (see `mumo.validation`).
+
+The YAML files under `conf/` hold the defaults; these dataclasses say what each key may be. A
+node with a `_target_` is checked against `SCHEMAS[_target_]`, so a new task family registers
+schemas for its own data module and networks here and gets the same one-line errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from omegaconf import DictConfig
+
+from mumo.data.functions import VALID_MODES
+from mumo.inner_loop import ENGINES, FAST_WEIGHTS
+from mumo.models.modulation import MODULATIONS
+from mumo.module import LR_SCHEDULES
+from mumo.validation import Above, AtLeast, Each, NonEmpty, OneOf, Rule, knob, open_schema, validate
+
+ACCELERATORS = ("cpu", "gpu", "cuda", "auto")
+
+
+class ThreadCount(Rule):
+    """'auto' or a positive number of intra-op threads."""
+
+    def __call__(self, value: Any) -> str | None:
+        if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+            return None
+        return f"must be auto or a number >= 1 (got {value})"
+
+
+def threads_knob() -> Any:
+    return knob("???", ThreadCount(), doc="intra-op CPU threads: auto (measured per task family) or a number")
+
+
+# --- groups without a _target_ ------------------------------------------------------------------
+@dataclass
+class ModulationConfig:
+    name: str = knob("???", OneOf(*MODULATIONS))
+    layers: Optional[list[int]] = knob("???", Each(AtLeast(0)))
+    inner_grad_clamp: Optional[float] = knob("???", Above(0))
+    bias_transform: int = knob("???", AtLeast(0))
+
+
+@dataclass
+class PathsConfig:
+    output_dir: str = knob()
+
+
+# --- targets: the data module, the meta-learner and its parts -----------------------------------
+@dataclass
+class RegressionDataConfig:
+    _target_: str = "mumo.data.RegressionDataModule"
+    modes: int = knob("???", OneOf(*VALID_MODES))
+    shots: int = knob("???", AtLeast(1))
+    queries: int = knob("???", AtLeast(1))
+    noise_std: float = knob("???", AtLeast(0))
+    meta_batch_size: int = knob("???", AtLeast(1))
+    seed: int = knob("???", AtLeast(0))
+    val_tasks_per_mode: int = knob("???", AtLeast(1))
+    test_tasks_per_mode: int = knob("???", AtLeast(1))
+    val_seed: int = knob("???", AtLeast(0))
+    test_seed: int = knob("???", AtLeast(0))
+    eval_batch_size: int = knob("???", AtLeast(1))
+
+    @staticmethod
+    def cross_checks(v: dict) -> Iterator[tuple[str, str]]:
+        if v["meta_batch_size"] % v["modes"]:
+            yield "meta_batch_size", f"must be a multiple of modes={v['modes']} (got {v['meta_batch_size']})"
+
+
+@dataclass
+class MetaModelConfig:
+    _target_: str = "mumo.models.MetaModel"
+    in_features: int = knob("???", AtLeast(1))
+    out_features: int = knob("???", AtLeast(1))
+    hidden_sizes: list[int] = knob("???", NonEmpty(), Each(AtLeast(1)))
+    modulation: str = knob("???", OneOf(*MODULATIONS))
+    modulated_layers: Optional[list[int]] = knob("???", Each(AtLeast(0)))
+    bias_transform: int = knob("???", AtLeast(0))
+    per_mode_nets: int = knob("???", AtLeast(0))
+    encoder_hidden_size: int = knob("???", AtLeast(1))
+    encoder_layers: int = knob("???", AtLeast(1))
+    init_std: float = knob("???", Above(0))
+
+    @staticmethod
+    def cross_checks(v: dict) -> Iterator[tuple[str, str]]:
+        depth = len(v["hidden_sizes"])
+        for layer in v["modulated_layers"] or ():
+            if layer >= depth:
+                yield "modulated_layers", f"layer {layer} does not exist (hidden layers 0..{depth - 1})"
+        if v["per_mode_nets"] and v["modulation"] != "none":
+            yield "per_mode_nets", f"Multi-MAML is a baseline without modulation (got modulation {v['modulation']})"
+
+
+@dataclass
+class InnerLoopConfig:
+    _target_: str = "mumo.inner_loop.InnerLoop"
+    steps: int = knob("???", AtLeast(0))
+    lr: float = knob("???", Above(0))
+    first_order: bool = knob()
+    grad_clamp: Optional[float] = knob("???", Above(0))
+
+
+@dataclass
+class MetaLearnerConfig:
+    _target_: str = "mumo.module.MetaLearner"
+    model: Any = knob()
+    inner_loop: Any = knob()
+    engine: str = knob("???", OneOf(*ENGINES))
+    fast_weights: str = knob("???", OneOf(*FAST_WEIGHTS))
+    fast_path: Any = knob("???", OneOf(True, False, "auto"))
+    lr: float = knob("???", Above(0))
+    grad_clip: Optional[float] = knob("???", Above(0))
+    lr_schedule: str = knob("???", OneOf(*LR_SCHEDULES))
+
+
+# --- targets: Lightning's Trainer, loggers and callbacks (open: other arguments pass through) -----
+@open_schema
+@dataclass
+class TrainerConfig:
+    _target_: str = "lightning.Trainer"
+    accelerator: str = knob("???", OneOf(*ACCELERATORS))
+    devices: Any = knob()
+    max_steps: int = knob("???", AtLeast(1))
+    val_check_interval: int = knob("???", AtLeast(1))
+    check_val_every_n_epoch: Optional[int] = knob("???", OneOf(None, why="the task stream has no epochs"))
+    num_sanity_val_steps: int = knob("???", AtLeast(0))
+    log_every_n_steps: int = knob("???", AtLeast(1))
+    inference_mode: bool = knob("???", OneOf(False, why="meta-evaluation adapts with gradients"))
+    enable_model_summary: bool = knob()
+    default_root_dir: str = knob()
+
+
+@open_schema
+@dataclass
+class FileLoggerConfig:
+    """CSVLogger and TensorBoardLogger."""
+
+    _target_: str = "lightning.pytorch.loggers.CSVLogger"
+    save_dir: str = knob()
+    name: str = knob()
+    version: Any = knob()
+
+
+@open_schema
+@dataclass
+class WandbLoggerConfig:
+    _target_: str = "lightning.pytorch.loggers.WandbLogger"
+    project: str = knob()
+    entity: Optional[str] = knob()
+    group: Optional[str] = knob()
+    name: Optional[str] = knob()
+    tags: list[str] = knob()
+    job_type: str = knob()
+    save_dir: str = knob()
+    mode: str = knob("???", OneOf("online", "offline", "disabled", "shared"))
+    log_model: Any = knob("???", OneOf(True, False, "all"))
+
+
+@open_schema
+@dataclass
+class CheckpointConfig:
+    _target_: str = "lightning.pytorch.callbacks.ModelCheckpoint"
+    dirpath: str = knob()
+    save_last: bool = knob()
+    save_top_k: int = knob("???", AtLeast(-1))
+    every_n_train_steps: int = knob("???", AtLeast(1))
+
+
+@dataclass
+class ProgressBarConfig:
+    _target_: str = "mumo.callbacks.MetaIterationProgressBar"
+    refresh_rate: int = knob("???", AtLeast(0))
+
+
+SCHEMAS: dict[str, type] = {
+    "mumo.data.RegressionDataModule": RegressionDataConfig,
+    "mumo.module.MetaLearner": MetaLearnerConfig,
+    "mumo.models.MetaModel": MetaModelConfig,
+    "mumo.inner_loop.InnerLoop": InnerLoopConfig,
+    "lightning.Trainer": TrainerConfig,
+    "lightning.pytorch.loggers.CSVLogger": FileLoggerConfig,
+    "lightning.pytorch.loggers.TensorBoardLogger": FileLoggerConfig,
+    "lightning.pytorch.loggers.WandbLogger": WandbLoggerConfig,
+    "lightning.pytorch.callbacks.ModelCheckpoint": CheckpointConfig,
+    "mumo.callbacks.MetaIterationProgressBar": ProgressBarConfig,
+}
+
+
+# --- entry points -------------------------------------------------------------------------------
+@dataclass
+class TrainConfig:
+    """conf/train.yaml: the top-level knobs first (errors name them), then the groups."""
+
+    seed: int = knob("???", AtLeast(0))
+    modes: int = knob("???", OneOf(*VALID_MODES))
+    tasks_per_mode: int = knob("???", AtLeast(1))
+    meta_batch_size: int = knob("???", AtLeast(1))
+    inner_steps: int = knob("???", AtLeast(0))
+    inner_lr: float = knob("???", Above(0))
+    meta_lr: float = knob("???", Above(0))
+    lr_schedule: str = knob("???", OneOf(*LR_SCHEDULES))
+    first_order: bool = knob()
+    engine: str = knob("???", OneOf(*ENGINES))
+    fast_weights: str = knob("???", OneOf(*FAST_WEIGHTS))
+    fast_path: Any = knob("???", OneOf(True, False, "auto"))
+    val_every: int = knob("???", AtLeast(1))
+    threads: Any = threads_knob()
+    ckpt_path: Optional[str] = knob()
+    modulation: ModulationConfig = field(default_factory=ModulationConfig)
+    data: Any = knob()
+    model: Any = knob()
+    trainer: Any = knob()
+    logger: Optional[dict[str, Any]] = knob()
+    callbacks: Optional[dict[str, Any]] = knob()
+    paths: PathsConfig = field(default_factory=PathsConfig)
+
+    @staticmethod
+    def cross_checks(v: dict) -> Iterator[tuple[str, str]]:
+        nets, modes = v["model"]["model"]["per_mode_nets"], v["data"]["modes"]
+        if nets not in (0, modes):
+            yield "model.model.per_mode_nets", f"Multi-MAML needs one net per mode: 0 or modes={modes} (got {nets})"
+
+
+@dataclass
+class EvaluateConfig:
+    """conf/evaluate.yaml; the rebuilt training config is then checked as a TrainConfig."""
+
+    ckpt_path: str = knob()
+    inner_steps: Optional[int] = knob("???", AtLeast(0))
+    engine: Optional[str] = knob("???", OneOf(*ENGINES))
+    fast_weights: Optional[str] = knob("???", OneOf(*FAST_WEIGHTS))
+    test_tasks_per_mode: Optional[int] = knob("???", AtLeast(1))
+    accelerator: str = knob("???", OneOf(*ACCELERATORS))
+    threads: Any = threads_knob()
+    paths: PathsConfig = field(default_factory=PathsConfig)
+
+
+@dataclass
+class BenchConfig:
+    """conf/bench.yaml."""
+
+    variants: list[str] = knob("???", NonEmpty(), Each(OneOf("l2l", "dense", "low_rank", "fast")))
+    modulations: list[str] = knob("???", NonEmpty(), Each(OneOf(*MODULATIONS)))
+    tasks: list[int] = knob("???", NonEmpty(), Each(AtLeast(1)))
+    l2l_max_tasks: int = knob("???", AtLeast(0))
+    modes: int = knob("???", OneOf(*VALID_MODES))
+    inner_steps: int = knob("???", AtLeast(0))
+    first_order: bool = knob()
+    paper_layers: bool = knob()
+    rounds: int = knob("???", AtLeast(1))
+    round_seconds: float = knob("???", Above(0))
+    warmup: int = knob("???", AtLeast(0))
+    entry_point_steps: int = knob("???", AtLeast(0))
+    eval_tasks_per_mode: int = knob("???", AtLeast(0))
+    load_tasks: int = knob("???", AtLeast(0))
+    load_modulation: str = knob("???", OneOf(*MODULATIONS))
+    device: str = knob("???", OneOf("cpu", "cuda"))
+    ckpt_path: Optional[str] = knob()
+    seed: int = knob("???", AtLeast(0))
+    threads: Any = threads_knob()
+    paths: PathsConfig = field(default_factory=PathsConfig)
+
+    @staticmethod
+    def cross_checks(v: dict) -> Iterator[tuple[str, str]]:
+        for key in ("tasks", "load_tasks"):
+            for tasks in v[key] if isinstance(v[key], list) else [v[key]]:
+                if tasks % v["modes"]:
+                    yield key, f"must be multiples of modes={v['modes']} (got {tasks})"
+
+
+def check_train(cfg: DictConfig) -> None:
+    validate(cfg, TrainConfig, SCHEMAS)
+
+
+def check_evaluate(cfg: DictConfig) -> None:
+    validate(cfg, EvaluateConfig, SCHEMAS)
+
+
+def check_bench(cfg: DictConfig) -> None:
+    validate(cfg, BenchConfig, SCHEMAS)

@@ -1,0 +1,162 @@
+"""The config schema: every group's keys have a type and a valid range, checked before any work, each
+problem one line naming the key; every config the project ships passes it."""
+
+import itertools
+from pathlib import Path
+
+import pytest
+import yaml
+from helpers import FAST, compose_train, run_cli
+from hydra import compose, initialize_config_dir
+
+from mumo.config import CONFIG_DIR
+from mumo.errors import ConfigError
+from mumo.schema import check_bench, check_evaluate, check_train
+
+# (override, the one-line message), for every group: a wrong type and a value out of range
+TRAIN_CASES = [
+    # top level
+    ("seed=abc", "seed: Value 'abc' of type 'str' could not be converted to Integer"),
+    ("seed=-1", "seed: must be >= 0 (got -1)"),
+    ("modes=4", "modes: must be one of 2, 3, 5 (got 4)"),
+    ("tasks_per_mode=0", "tasks_per_mode: must be >= 1 (got 0)"),
+    ("meta_batch_size=51", "meta_batch_size: must be a multiple of modes=2 (got 51)"),
+    ("inner_steps=1.5", "inner_steps: Value '1.5' of type 'float' could not be converted to Integer"),
+    ("inner_steps=-1", "inner_steps: must be >= 0 (got -1)"),
+    ("inner_lr=-1", "inner_lr: must be > 0 (got -1.0)"),
+    ("inner_lr=nan", "inner_lr: must be > 0 (got nan)"),
+    ("meta_lr=0", "meta_lr: must be > 0 (got 0.0)"),
+    ("lr_schedule=step", "lr_schedule: must be one of constant, cosine (got step)"),
+    ("first_order=maybe", "first_order: Value 'maybe' is not a valid bool (type str)"),
+    ("engine=jax", "engine: must be one of batched, l2l (got jax)"),
+    ("fast_weights=sparse", "fast_weights: must be one of auto, dense, low_rank (got sparse)"),
+    ("fast_path=1", "fast_path: must be one of true, false, auto (got 1)"),
+    ("val_every=0", "val_every: must be >= 1 (got 0)"),
+    ("threads=0", "threads: must be auto or a number >= 1 (got 0)"),
+    ("threads=many", "threads: must be auto or a number >= 1 (got many)"),
+    # modulation
+    ("modulation.name=gelu", "modulation.name: must be one of none, softmax, sigmoid, film (got gelu)"),
+    ("modulation.layers=[5]", "modulation.layers: layer 5 does not exist (hidden layers 0..2)"),
+    ("modulation.layers=[-1]", "modulation.layers: every element must be >= 0 (got element -1)"),
+    ("modulation.layers=first", "modulation.layers: must be a list (got first)"),
+    ("modulation.inner_grad_clamp=0", "modulation.inner_grad_clamp: must be > 0 (got 0.0)"),
+    ("modulation.bias_transform=-2", "modulation.bias_transform: must be >= 0 (got -2)"),
+    # data
+    ("data.shots=0", "data.shots: must be >= 1 (got 0)"),
+    ("data.queries=x", "data.queries: Value 'x' of type 'str' could not be converted to Integer"),
+    ("data.noise_std=-0.1", "data.noise_std: must be >= 0 (got -0.1)"),
+    ("data.val_tasks_per_mode=0", "data.val_tasks_per_mode: must be >= 1 (got 0)"),
+    ("data.test_seed=-5", "data.test_seed: must be >= 0 (got -5)"),
+    ("data.eval_batch_size=0", "data.eval_batch_size: must be >= 1 (got 0)"),
+    ("+data.extra=1", "data.extra: Key 'extra' not in 'RegressionDataConfig'"),
+    # model
+    ("model.model.hidden_sizes=[]", "model.model.hidden_sizes: must not be empty"),
+    ("model.model.hidden_sizes=[100,0]", "model.model.hidden_sizes: every element must be >= 1 (got element 0)"),
+    ("model.model.init_std=0", "model.model.init_std: must be > 0 (got 0.0)"),
+    ("model.model.encoder_layers=0", "model.model.encoder_layers: must be >= 1 (got 0)"),
+    ("model.model.per_mode_nets=3", "model.model.per_mode_nets: Multi-MAML is a baseline without modulation (got "
+                                    "modulation film)"),
+    ("model.inner_loop.lr=0", "model.inner_loop.lr: must be > 0 (got 0.0)"),
+    ("model.grad_clip=-2", "model.grad_clip: must be > 0 (got -2.0)"),
+    ("model.lr=fast", "model.lr: Value 'fast' of type 'str' could not be converted to Float"),
+    # trainer
+    ("trainer.max_steps=0", "trainer.max_steps: must be >= 1 (got 0)"),
+    ("trainer.max_steps=ten", "trainer.max_steps: Value 'ten' of type 'str' could not be converted to Integer"),
+    ("trainer.accelerator=tpu", "trainer.accelerator: must be one of cpu, gpu, cuda, auto (got tpu)"),
+    ("trainer.inference_mode=true", "trainer.inference_mode: must be false: meta-evaluation adapts with gradients "
+                                    "(got true)"),
+    ("trainer.check_val_every_n_epoch=1", "trainer.check_val_every_n_epoch: must be null: the task stream has no "
+                                          "epochs (got 1)"),
+    ("trainer.log_every_n_steps=0", "trainer.log_every_n_steps: must be >= 1 (got 0)"),
+    # logger and callbacks
+    ("logger.csv.save_dir=[1]", "logger.csv.save_dir: Cannot convert 'ListConfig' to string: '[1]'"),
+    ("callbacks.progress_bar.refresh_rate=-1", "callbacks.progress_bar.refresh_rate: must be >= 0 (got -1)"),
+    ("callbacks.last_checkpoint.save_top_k=-2", "callbacks.last_checkpoint.save_top_k: must be >= -1 (got -2)"),
+    ("callbacks.last_checkpoint.save_last=often", "callbacks.last_checkpoint.save_last: Value 'often' is not a "
+                                                  "valid bool (type str)"),
+]
+
+
+@pytest.mark.parametrize("override, message", TRAIN_CASES, ids=[c[0] for c in TRAIN_CASES])
+def test_train_schema_rejects_wrong_types_and_out_of_range_values(tmp_path: Path, override: str, message: str):
+    with pytest.raises(ConfigError) as err:
+        check_train(compose_train(tmp_path, override))
+    assert str(err.value) == message
+
+
+@pytest.mark.parametrize("override, message", [
+    ("logger=wandb logger.wandb.mode=cloud", "logger.wandb.mode: must be one of online, offline, disabled, shared "
+                                             "(got cloud)"),
+    ("trainer=ddp model.model.per_mode_nets=2", "model.model.per_mode_nets: Multi-MAML is a baseline without "
+                                                "modulation (got modulation film)"),
+    ("method=multi_maml model.model.per_mode_nets=3", "model.model.per_mode_nets: Multi-MAML needs one net per "
+                                                      "mode: 0 or modes=2 (got 3)"),
+])
+def test_other_group_options_and_cross_key_constraints(tmp_path: Path, override: str, message: str):
+    with pytest.raises(ConfigError) as err:
+        check_train(compose_train(tmp_path, *override.split()))
+    assert str(err.value) == message
+
+
+def compose_other(name: str, *overrides: str):
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        return compose(name, overrides=["paths.output_dir=unused", *overrides])
+
+
+@pytest.mark.parametrize("name, check, override, message", [
+    ("evaluate", check_evaluate, "inner_steps=-1", "inner_steps: must be >= 0 (got -1)"),
+    ("evaluate", check_evaluate, "engine=jax", "engine: must be one of batched, l2l (got jax)"),
+    ("evaluate", check_evaluate, "test_tasks_per_mode=many", "test_tasks_per_mode: Value 'many' of type 'str' could "
+                                                             "not be converted to Integer"),
+    ("evaluate", check_evaluate, "threads=-3", "threads: must be auto or a number >= 1 (got -3)"),
+    ("bench", check_bench, "rounds=0", "rounds: must be >= 1 (got 0)"),
+    ("bench", check_bench, "variants=[l2l,jit]", "variants: every element must be one of l2l, dense, low_rank, fast "
+                                                 "(got element jit)"),
+    ("bench", check_bench, "tasks=[50,51]", "tasks: must be multiples of modes=2 (got 51)"),
+    ("bench", check_bench, "round_seconds=fast", "round_seconds: Value 'fast' of type 'str' could not be converted "
+                                                 "to Float"),
+    ("bench", check_bench, "device=tpu", "device: must be one of cpu, cuda (got tpu)"),
+])
+def test_evaluate_and_bench_schemas(name, check, override, message):
+    cfg = compose_other(name, override, *(["ckpt_path=x.ckpt"] if name == "evaluate" else []))
+    with pytest.raises(ConfigError) as err:
+        check(cfg)
+    assert str(err.value) == message
+
+
+def test_every_shipped_config_passes(tmp_path: Path):
+    for method, modes in itertools.product(["maml", "multi_maml", "mumomaml_softmax", "mumomaml_sigmoid",
+                                            "mumomaml_film"], [2, 3, 5]):
+        for experiment in ([], ["experiment=table1"], ["experiment=five_modes"]):
+            check_train(compose_train(tmp_path, f"method={method}", f"modes={modes}", *experiment, fast=False))
+    for group, options in {"logger": ["csv", "tensorboard", "wandb", "none"], "trainer": ["cpu", "gpu", "ddp"],
+                           "model": ["mlp", "multi_maml"], "modulation": ["none", "softmax", "sigmoid", "film"]}.items():
+        for option in options:
+            overrides = [f"{group}={option}"] + (["modulation=none"] if option == "multi_maml" else [])
+            check_train(compose_train(tmp_path, *overrides, fast=False))
+    check_evaluate(compose_other("evaluate", "ckpt_path=x.ckpt"))
+    check_bench(compose_other("bench"))
+
+
+@pytest.mark.parametrize("entry, args, message", [
+    ("mumo.train", ["seed=abc"], "error: seed: Value 'abc' of type 'str' could not be converted to Integer"),
+    ("mumo.train", ["val_every=0"], "error: val_every: must be >= 1 (got 0)"),
+    ("mumo.train", ["inner_lr=-1"], "error: inner_lr: must be > 0 (got -1.0)"),
+    ("mumo.evaluate", ["ckpt_path=x.ckpt", "inner_steps=-1"], "error: inner_steps: must be >= 0 (got -1)"),
+    ("mumo.evaluate", [], "error: ckpt_path: Missing mandatory value: ckpt_path"),
+    ("mumo.bench", ["rounds=0"], "error: rounds: must be >= 1 (got 0)"),
+])
+def test_the_command_line_prints_one_line_and_writes_nothing(workdir: Path, entry: str, args: list, message: str):
+    proc = run_cli("-m", entry, *(FAST if entry == "mumo.train" else []), *args, "hydra.run.dir=run", cwd=workdir)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [message]
+    assert not list((workdir / "run").glob("*.json")) and not (workdir / "run" / "checkpoints").exists()
+
+
+def test_resolved_table1_config_prints_and_maml_modulates_nothing(workdir: Path):
+    for method, layers in (("maml", None), ("multi_maml", None), ("mumomaml_film", [0])):
+        proc = run_cli("-m", "mumo.train", "experiment=table1", f"method={method}", "--cfg", "job", "--resolve",
+                       cwd=workdir)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        cfg = yaml.safe_load(proc.stdout)
+        assert cfg["modulation"]["layers"] == cfg["model"]["model"]["modulated_layers"] == layers
