@@ -151,7 +151,8 @@ def bench_under_load(cfg: DictConfig, device: torch.device) -> list[dict]:
     L.seed_everything(cfg.seed, verbose=False)
     default_path = [*_common(cfg, cfg.load_modulation, cfg.load_tasks, paper_layers=False), "engine=batched",
                     "fast_weights=auto"]  # as `python -m mumo.train modulation=...`: every layer modulated
-    runner = MetaIteration(default_path, device, fast=device.type == "cuda")
+    state_dict = load_checkpoint(cfg.ckpt_path)["state_dict"] if cfg.ckpt_path else None
+    runner = MetaIteration(default_path, device, fast=device.type == "cuda", state_dict=state_dict)
     times: dict[tuple[str, str], list[float]] = {}
     try:
         with busy_process() as run_busy:

@@ -32,7 +32,8 @@ class ThreadCount(Rule):
 
 
 def threads_knob() -> Any:
-    return knob("???", ThreadCount(), doc="intra-op CPU threads: auto (measured per task family) or a number")
+    """Intra-op CPU threads: auto (measured per task family, see mumo.threads) or a number."""
+    return knob("???", ThreadCount())
 
 
 # --- groups without a _target_ ------------------------------------------------------------------
@@ -220,7 +221,7 @@ class TrainConfig:
 
     @staticmethod
     def cross_checks(v: dict) -> Iterator[tuple[str, str]]:
-        nets, modes = v["model"]["model"]["per_mode_nets"], v["data"]["modes"]
+        nets, modes = v["model"].get("model", {}).get("per_mode_nets", 0), v["data"].get("modes")
         if nets not in (0, modes):
             yield "model.model.per_mode_nets", f"Multi-MAML needs one net per mode: 0 or modes={modes} (got {nets})"
 

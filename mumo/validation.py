@@ -17,7 +17,7 @@ import copy
 import dataclasses
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -102,9 +102,9 @@ def _show(value: Any) -> str:
     return "null" if value is None else str(value)
 
 
-def knob(default: Any = "???", *rules: Rule, doc: str = "") -> Any:
+def knob(default: Any = "???", *rules: Rule) -> Any:
     """A schema field with value rules; `default` '???' (the default) means the YAML sets it."""
-    metadata = {"rules": rules, "doc": doc}
+    metadata = {"rules": rules}
     if isinstance(default, (list, dict)):
         return dataclasses.field(default_factory=lambda: copy.deepcopy(default), metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
@@ -191,12 +191,3 @@ def validate(cfg: DictConfig, schema: type, registry: Mapping[str, type]) -> Non
     except OmegaConfBaseException as err:
         raise ConfigError(_origin(raw, str(err.full_key)), _first_line(err)) from None
     Validator(raw, registry).check(values, schema, "")
-
-
-def iter_rules(schema: type, prefix: str = "") -> Iterator[tuple[str, tuple[Rule, ...]]]:
-    """(key, rules) of every field of `schema` and its nested schemas (for documentation and tests)."""
-    for f in dataclasses.fields(schema):
-        yield prefix + f.name, f.metadata.get("rules", ())
-        nested = f.default_factory() if f.default_factory is not dataclasses.MISSING else None
-        if dataclasses.is_dataclass(nested):
-            yield from iter_rules(type(nested), f"{prefix}{f.name}.")

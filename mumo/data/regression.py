@@ -84,7 +84,7 @@ class RegressionDataModule(L.LightningDataModule):
     """
 
     # threads=auto on the CPU (mumo.threads): one thread measured as fast as two on an idle
-    # 2-core machine, and ~40x faster with another busy process (README, "Threads").
+    # 2-core machine, and ~40x faster with another busy process (README, "Threads on a shared machine").
     default_threads = {"cpu": 1}
 
     def __init__(
