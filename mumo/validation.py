@@ -13,7 +13,6 @@ plain interpolation such as `${inner_lr}`, the error names `inner_lr`.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import math
 import re
@@ -104,10 +103,7 @@ def _show(value: Any) -> str:
 
 def knob(default: Any = "???", *rules: Rule) -> Any:
     """A schema field with value rules; `default` '???' (the default) means the YAML sets it."""
-    metadata = {"rules": rules}
-    if isinstance(default, (list, dict)):
-        return dataclasses.field(default_factory=lambda: copy.deepcopy(default), metadata=metadata)
-    return dataclasses.field(default=default, metadata=metadata)
+    return dataclasses.field(default=default, metadata={"rules": rules})
 
 
 def open_schema(cls: type) -> type:
