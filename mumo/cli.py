@@ -10,7 +10,9 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from hydra.errors import CompactHydraException
+from hydra.types import RunMode
 
+from mumo.config import hydra_runtime
 from mumo.errors import MumoError
 
 T = TypeVar("T")
@@ -36,13 +38,10 @@ class SweepJobError(CompactHydraException):
 
 def _sweep_job() -> str | None:
     """'job N (overrides)' inside a Hydra multirun, else None."""
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
-    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+    hc = hydra_runtime()
+    if hc is None or hc.mode != RunMode.MULTIRUN:
         return None
-    job = HydraConfig.get().job
-    return f"job {job.num} ({job.override_dirname or 'no overrides'})"
+    return f"job {hc.job.num} ({hc.job.override_dirname or 'no overrides'})"
 
 
 def report_errors(fn: Callable[..., T]) -> Callable[..., T]:

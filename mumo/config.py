@@ -26,7 +26,8 @@ def paper_modulated_layers(modes: int, modulation: str) -> ListConfig | None:
     return ListConfig([0]) if modes == 2 and modulation != "none" else None
 
 
-def _hydra_runtime():
+def hydra_runtime():
+    """Hydra's runtime config inside a running Hydra app (`hydra.main`), else None."""
     from hydra.core.hydra_config import HydraConfig
 
     return HydraConfig.get() if HydraConfig.initialized() else None
@@ -34,7 +35,7 @@ def _hydra_runtime():
 
 def sweep_name() -> str | None:
     """'sweep-<date>_<time>' (the multirun directory) inside a Hydra multirun, else None."""
-    hc = _hydra_runtime()
+    hc = hydra_runtime()
     if hc is None or hc.mode != RunMode.MULTIRUN:
         return None
     sweep_dir = Path(hc.sweep.dir)
@@ -43,7 +44,7 @@ def sweep_name() -> str | None:
 
 def job_name() -> str | None:
     """The run's command-line overrides as a name (Hydra's override_dirname), or None."""
-    hc = _hydra_runtime()
+    hc = hydra_runtime()
     return (hc.job.override_dirname or None) if hc is not None else None
 
 

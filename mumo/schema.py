@@ -33,16 +33,16 @@ class ThreadCount(Rule):
 
 def threads_knob() -> Any:
     """Intra-op CPU threads: auto (measured per task family, see mumo.threads) or a number."""
-    return knob("???", ThreadCount())
+    return knob(ThreadCount())
 
 
 # --- groups without a _target_ ------------------------------------------------------------------
 @dataclass
 class ModulationConfig:
-    name: str = knob("???", OneOf(*MODULATIONS))
-    layers: Optional[list[int]] = knob("???", Each(AtLeast(0)))
-    inner_grad_clamp: Optional[float] = knob("???", Above(0))
-    bias_transform: int = knob("???", AtLeast(0))
+    name: str = knob(OneOf(*MODULATIONS))
+    layers: Optional[list[int]] = knob(Each(AtLeast(0)))
+    inner_grad_clamp: Optional[float] = knob(Above(0))
+    bias_transform: int = knob(AtLeast(0))
 
 
 @dataclass
@@ -54,17 +54,17 @@ class PathsConfig:
 @dataclass
 class RegressionDataConfig:
     _target_: str = "mumo.data.RegressionDataModule"
-    modes: int = knob("???", OneOf(*VALID_MODES))
-    shots: int = knob("???", AtLeast(1))
-    queries: int = knob("???", AtLeast(1))
-    noise_std: float = knob("???", AtLeast(0))
-    meta_batch_size: int = knob("???", AtLeast(1))
-    seed: int = knob("???", AtLeast(0))
-    val_tasks_per_mode: int = knob("???", AtLeast(1))
-    test_tasks_per_mode: int = knob("???", AtLeast(1))
-    val_seed: int = knob("???", AtLeast(0))
-    test_seed: int = knob("???", AtLeast(0))
-    eval_batch_size: int = knob("???", AtLeast(1))
+    modes: int = knob(OneOf(*VALID_MODES))
+    shots: int = knob(AtLeast(1))
+    queries: int = knob(AtLeast(1))
+    noise_std: float = knob(AtLeast(0))
+    meta_batch_size: int = knob(AtLeast(1))
+    seed: int = knob(AtLeast(0))
+    val_tasks_per_mode: int = knob(AtLeast(1))
+    test_tasks_per_mode: int = knob(AtLeast(1))
+    val_seed: int = knob(AtLeast(0))
+    test_seed: int = knob(AtLeast(0))
+    eval_batch_size: int = knob(AtLeast(1))
 
     @staticmethod
     def cross_checks(v: dict) -> Iterator[tuple[str, str]]:
@@ -75,16 +75,16 @@ class RegressionDataConfig:
 @dataclass
 class MetaModelConfig:
     _target_: str = "mumo.models.MetaModel"
-    in_features: int = knob("???", AtLeast(1))
-    out_features: int = knob("???", AtLeast(1))
-    hidden_sizes: list[int] = knob("???", NonEmpty(), Each(AtLeast(1)))
-    modulation: str = knob("???", OneOf(*MODULATIONS))
-    modulated_layers: Optional[list[int]] = knob("???", Each(AtLeast(0)))
-    bias_transform: int = knob("???", AtLeast(0))
-    per_mode_nets: int = knob("???", AtLeast(0))
-    encoder_hidden_size: int = knob("???", AtLeast(1))
-    encoder_layers: int = knob("???", AtLeast(1))
-    init_std: float = knob("???", Above(0))
+    in_features: int = knob(AtLeast(1))
+    out_features: int = knob(AtLeast(1))
+    hidden_sizes: list[int] = knob(NonEmpty(), Each(AtLeast(1)))
+    modulation: str = knob(OneOf(*MODULATIONS))
+    modulated_layers: Optional[list[int]] = knob(Each(AtLeast(0)))
+    bias_transform: int = knob(AtLeast(0))
+    per_mode_nets: int = knob(AtLeast(0))
+    encoder_hidden_size: int = knob(AtLeast(1))
+    encoder_layers: int = knob(AtLeast(1))
+    init_std: float = knob(Above(0))
 
     @staticmethod
     def cross_checks(v: dict) -> Iterator[tuple[str, str]]:
@@ -99,10 +99,10 @@ class MetaModelConfig:
 @dataclass
 class InnerLoopConfig:
     _target_: str = "mumo.inner_loop.InnerLoop"
-    steps: int = knob("???", AtLeast(0))
-    lr: float = knob("???", Above(0))
+    steps: int = knob(AtLeast(0))
+    lr: float = knob(Above(0))
     first_order: bool = knob()
-    grad_clamp: Optional[float] = knob("???", Above(0))
+    grad_clamp: Optional[float] = knob(Above(0))
 
 
 @dataclass
@@ -110,12 +110,12 @@ class MetaLearnerConfig:
     _target_: str = "mumo.module.MetaLearner"
     model: Any = knob()
     inner_loop: Any = knob()
-    engine: str = knob("???", OneOf(*ENGINES))
-    fast_weights: str = knob("???", OneOf(*FAST_WEIGHTS))
-    fast_path: Any = knob("???", OneOf(True, False, "auto"))
-    lr: float = knob("???", Above(0))
-    grad_clip: Optional[float] = knob("???", Above(0))
-    lr_schedule: str = knob("???", OneOf(*LR_SCHEDULES))
+    engine: str = knob(OneOf(*ENGINES))
+    fast_weights: str = knob(OneOf(*FAST_WEIGHTS))
+    fast_path: Any = knob(OneOf(True, False, "auto"))
+    lr: float = knob(Above(0))
+    grad_clip: Optional[float] = knob(Above(0))
+    lr_schedule: str = knob(OneOf(*LR_SCHEDULES))
 
 
 # --- targets: Lightning's Trainer, loggers and callbacks (open: other arguments pass through) -----
@@ -123,14 +123,14 @@ class MetaLearnerConfig:
 @dataclass
 class TrainerConfig:
     _target_: str = "lightning.Trainer"
-    accelerator: str = knob("???", OneOf(*ACCELERATORS))
+    accelerator: str = knob(OneOf(*ACCELERATORS))
     devices: Any = knob()
-    max_steps: int = knob("???", AtLeast(1))
-    val_check_interval: int = knob("???", AtLeast(1))
-    check_val_every_n_epoch: Optional[int] = knob("???", OneOf(None, why="the task stream has no epochs"))
-    num_sanity_val_steps: int = knob("???", AtLeast(0))
-    log_every_n_steps: int = knob("???", AtLeast(1))
-    inference_mode: bool = knob("???", OneOf(False, why="meta-evaluation adapts with gradients"))
+    max_steps: int = knob(AtLeast(1))
+    val_check_interval: int = knob(AtLeast(1))
+    check_val_every_n_epoch: Optional[int] = knob(OneOf(None, why="the task stream has no epochs"))
+    num_sanity_val_steps: int = knob(AtLeast(0))
+    log_every_n_steps: int = knob(AtLeast(1))
+    inference_mode: bool = knob(OneOf(False, why="meta-evaluation adapts with gradients"))
     enable_model_summary: bool = knob()
     default_root_dir: str = knob()
 
@@ -157,8 +157,8 @@ class WandbLoggerConfig:
     tags: list[str] = knob()
     job_type: str = knob()
     save_dir: str = knob()
-    mode: str = knob("???", OneOf("online", "offline", "disabled", "shared"))
-    log_model: Any = knob("???", OneOf(True, False, "all"))
+    mode: str = knob(OneOf("online", "offline", "disabled", "shared"))
+    log_model: Any = knob(OneOf(True, False, "all"))
 
 
 @open_schema
@@ -167,14 +167,14 @@ class CheckpointConfig:
     _target_: str = "lightning.pytorch.callbacks.ModelCheckpoint"
     dirpath: str = knob()
     save_last: bool = knob()
-    save_top_k: int = knob("???", AtLeast(-1))
-    every_n_train_steps: int = knob("???", AtLeast(1))
+    save_top_k: int = knob(AtLeast(-1))
+    every_n_train_steps: int = knob(AtLeast(1))
 
 
 @dataclass
 class ProgressBarConfig:
     _target_: str = "mumo.callbacks.MetaIterationProgressBar"
-    refresh_rate: int = knob("???", AtLeast(0))
+    refresh_rate: int = knob(AtLeast(0))
 
 
 SCHEMAS: dict[str, type] = {
@@ -196,19 +196,19 @@ SCHEMAS: dict[str, type] = {
 class TrainConfig:
     """conf/train.yaml: the top-level knobs first (errors name them), then the groups."""
 
-    seed: int = knob("???", AtLeast(0))
-    modes: int = knob("???", OneOf(*VALID_MODES))
-    tasks_per_mode: int = knob("???", AtLeast(1))
-    meta_batch_size: int = knob("???", AtLeast(1))
-    inner_steps: int = knob("???", AtLeast(0))
-    inner_lr: float = knob("???", Above(0))
-    meta_lr: float = knob("???", Above(0))
-    lr_schedule: str = knob("???", OneOf(*LR_SCHEDULES))
+    seed: int = knob(AtLeast(0))
+    modes: int = knob(OneOf(*VALID_MODES))
+    tasks_per_mode: int = knob(AtLeast(1))
+    meta_batch_size: int = knob(AtLeast(1))
+    inner_steps: int = knob(AtLeast(0))
+    inner_lr: float = knob(Above(0))
+    meta_lr: float = knob(Above(0))
+    lr_schedule: str = knob(OneOf(*LR_SCHEDULES))
     first_order: bool = knob()
-    engine: str = knob("???", OneOf(*ENGINES))
-    fast_weights: str = knob("???", OneOf(*FAST_WEIGHTS))
-    fast_path: Any = knob("???", OneOf(True, False, "auto"))
-    val_every: int = knob("???", AtLeast(1))
+    engine: str = knob(OneOf(*ENGINES))
+    fast_weights: str = knob(OneOf(*FAST_WEIGHTS))
+    fast_path: Any = knob(OneOf(True, False, "auto"))
+    val_every: int = knob(AtLeast(1))
     threads: Any = threads_knob()
     ckpt_path: Optional[str] = knob()
     modulation: ModulationConfig = field(default_factory=ModulationConfig)
@@ -231,11 +231,11 @@ class EvaluateConfig:
     """conf/evaluate.yaml; the rebuilt training config is then checked as a TrainConfig."""
 
     ckpt_path: str = knob()
-    inner_steps: Optional[int] = knob("???", AtLeast(0))
-    engine: Optional[str] = knob("???", OneOf(*ENGINES))
-    fast_weights: Optional[str] = knob("???", OneOf(*FAST_WEIGHTS))
-    test_tasks_per_mode: Optional[int] = knob("???", AtLeast(1))
-    accelerator: str = knob("???", OneOf(*ACCELERATORS))
+    inner_steps: Optional[int] = knob(AtLeast(0))
+    engine: Optional[str] = knob(OneOf(*ENGINES))
+    fast_weights: Optional[str] = knob(OneOf(*FAST_WEIGHTS))
+    test_tasks_per_mode: Optional[int] = knob(AtLeast(1))
+    accelerator: str = knob(OneOf(*ACCELERATORS))
     threads: Any = threads_knob()
     paths: PathsConfig = field(default_factory=PathsConfig)
 
@@ -244,24 +244,24 @@ class EvaluateConfig:
 class BenchConfig:
     """conf/bench.yaml."""
 
-    variants: list[str] = knob("???", NonEmpty(), Each(OneOf("l2l", "dense", "low_rank", "fast")))
-    modulations: list[str] = knob("???", NonEmpty(), Each(OneOf(*MODULATIONS)))
-    tasks: list[int] = knob("???", NonEmpty(), Each(AtLeast(1)))
-    l2l_max_tasks: int = knob("???", AtLeast(0))
-    modes: int = knob("???", OneOf(*VALID_MODES))
-    inner_steps: int = knob("???", AtLeast(0))
+    variants: list[str] = knob(NonEmpty(), Each(OneOf("l2l", "dense", "low_rank", "fast")))
+    modulations: list[str] = knob(NonEmpty(), Each(OneOf(*MODULATIONS)))
+    tasks: list[int] = knob(NonEmpty(), Each(AtLeast(1)))
+    l2l_max_tasks: int = knob(AtLeast(0))
+    modes: int = knob(OneOf(*VALID_MODES))
+    inner_steps: int = knob(AtLeast(0))
     first_order: bool = knob()
     paper_layers: bool = knob()
-    rounds: int = knob("???", AtLeast(1))
-    round_seconds: float = knob("???", Above(0))
-    warmup: int = knob("???", AtLeast(0))
-    entry_point_steps: int = knob("???", AtLeast(0))
-    eval_tasks_per_mode: int = knob("???", AtLeast(0))
-    load_tasks: int = knob("???", AtLeast(0))
-    load_modulation: str = knob("???", OneOf(*MODULATIONS))
-    device: str = knob("???", OneOf("cpu", "cuda"))
+    rounds: int = knob(AtLeast(1))
+    round_seconds: float = knob(Above(0))
+    warmup: int = knob(AtLeast(0))
+    entry_point_steps: int = knob(AtLeast(0))
+    eval_tasks_per_mode: int = knob(AtLeast(0))
+    load_tasks: int = knob(AtLeast(0))
+    load_modulation: str = knob(OneOf(*MODULATIONS))
+    device: str = knob(OneOf("cpu", "cuda"))
     ckpt_path: Optional[str] = knob()
-    seed: int = knob("???", AtLeast(0))
+    seed: int = knob(AtLeast(0))
     threads: Any = threads_knob()
     paths: PathsConfig = field(default_factory=PathsConfig)
 

@@ -2,7 +2,7 @@
 
 A schema is a dataclass, as in Hydra's structured configs: its field types are checked by
 OmegaConf (so `seed=abc` or `inner_steps=1.5` are rejected), and each field may carry value rules
-in its metadata (`knob(default, AtLeast(0))`). A node with a `_target_` is checked against the
+in its metadata (`knob(AtLeast(0))`). A node with a `_target_` is checked against the
 schema registered for that target (`SCHEMAS` in `mumo.schema`), so a task family adds a schema
 for its data module and networks and gets the same checks. A schema may also define
 `cross_checks(values)`, yielding (key, message) for constraints between keys.
@@ -19,7 +19,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from mumo.errors import ConfigError
@@ -101,9 +101,9 @@ def _show(value: Any) -> str:
     return "null" if value is None else str(value)
 
 
-def knob(default: Any = "???", *rules: Rule) -> Any:
-    """A schema field with value rules; `default` '???' (the default) means the YAML sets it."""
-    return dataclasses.field(default=default, metadata={"rules": rules})
+def knob(*rules: Rule) -> Any:
+    """A schema field with value rules. It has no default: the YAML files hold the defaults."""
+    return dataclasses.field(default=MISSING, metadata={"rules": rules})
 
 
 def open_schema(cls: type) -> type:

@@ -83,8 +83,9 @@ class RegressionDataModule(L.LightningDataModule):
         eval_batch_size: tasks per evaluation batch.
     """
 
-    # threads=auto on the CPU (mumo.threads): one thread measured as fast as two on an idle
-    # 2-core machine, and ~40x faster with another busy process (README, "Threads on a shared machine").
+    # threads=auto on the CPU (mumo.threads): on a 2-core machine one thread was as fast as two idle
+    # from trained weights (17% slower from fresh ones) and 2.8-3.4x faster beside a busy process
+    # (README, "Threads on a shared machine").
     default_threads = {"cpu": 1}
 
     def __init__(
