@@ -39,7 +39,7 @@ def summed_task_mse(prediction: Tensor, target: Tensor) -> Tensor:
 
 @dataclass
 class InnerLoop:
-    """Hyper-parameters of task adaptation (spec §3.2).
+    """Hyper-parameters of task adaptation.
 
     Args:
         steps: SGD steps on the support set.
@@ -141,6 +141,8 @@ class ClampedSGDUpdate(torch.autograd.Function):
 class Engine:
     """Computes per-task query MSE after adaptation for a meta-batch."""
 
+    name = ""  # the `engine` config value that selects it
+
     def __init__(self, inner_loop: InnerLoop) -> None:
         self.inner_loop = inner_loop
 
@@ -152,6 +154,11 @@ class Engine:
         `create_graph` keeps the inner gradients differentiable (second-order meta-gradient);
         it is ignored (treated as False) when the inner loop is first order.
         """
+        raise NotImplementedError
+
+    def predict_adapted(self, model: MetaModel, episode: Episode, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Every task's predictions at its inputs x [T, G, d_in] after modulation (step 0) and after
+        all inner steps, detached (for figures)."""
         raise NotImplementedError
 
 
@@ -166,6 +173,8 @@ class BatchedEngine(Engine):
             the CPU; dense on GPUs, where the clamp's data-dependent task subset would force a
             host sync and break CUDA-graph capture).
     """
+
+    name = "batched"
 
     def __init__(self, inner_loop: InnerLoop, fast_weights: str = "auto") -> None:
         super().__init__(inner_loop)
@@ -205,40 +214,68 @@ class BatchedEngine(Engine):
         ]
         return torch.stack(losses)
 
+    def predict_adapted(self, model: MetaModel, episode: Episode, x: Tensor) -> tuple[Tensor, Tensor]:
+        condition = model.condition(episode)
+        steps = list(self.adapt(model, episode, condition, create_graph=False))
+        before, after = (model.predict(x, steps[k], condition).detach() for k in (0, -1))
+        return before, after
+
 
 class L2LEngine(Engine):
     """Reference engine: learn2learn MAML clone/adapt, one task at a time."""
 
-    @staticmethod
-    def _query_mse(learner, task: Episode, condition: Condition) -> Tensor:
-        return task_mse(learner(task.query_x, condition.factors, condition.context), task.query_y)
+    name = "l2l"
 
-    def query_mse(
-        self, model: MetaModel, episode: Episode, *, create_graph: bool, all_steps: bool = False
-    ) -> Tensor:
+    def _adapt_task(self, model: MetaModel, task: Episode, cond: Condition, first_order: bool) -> Iterator:
+        """Yields one task's learner after 0, 1, ..., S steps (the same object, updated in place)."""
         from learn2learn.algorithms import MAML
         from learn2learn.algorithms.maml import maml_update
 
         loop = self.inner_loop
-        first_order = loop.first_order or not create_graph
+        learner = MAML(model.task_net(int(task.mode)), lr=loop.lr, first_order=first_order).clone()
+        yield learner
+        for _ in range(loop.steps):
+            support_loss = summed_task_mse(learner(task.support_x, cond.factors, cond.context), task.support_y)
+            if loop.grad_clamp is None:
+                learner.adapt(support_loss)
+            else:
+                grads = torch.autograd.grad(support_loss, list(learner.parameters()), create_graph=not first_order)
+                grads = [g.clamp(-loop.grad_clamp, loop.grad_clamp) for g in grads]
+                learner.module = maml_update(learner.module, loop.lr, grads)
+            yield learner
+
+    def _per_task(self, model: MetaModel, episode: Episode, first_order: bool) -> Iterator[tuple]:
+        """(task t, its condition, its learner after 0..S steps) for every task of `episode`."""
         condition = model.condition(episode)
-        per_task = []
         for t in range(episode.num_tasks):
             task, cond = episode.select(slice(t, t + 1)), condition.select(slice(t, t + 1))
-            learner = MAML(model.task_net(int(task.mode)), lr=loop.lr, first_order=first_order).clone()
-            losses = [self._query_mse(learner, task, cond)] if all_steps else []
-            for _ in range(loop.steps):
-                support_loss = summed_task_mse(learner(task.support_x, cond.factors, cond.context), task.support_y)
-                if loop.grad_clamp is None:
-                    learner.adapt(support_loss)
-                else:
-                    grads = torch.autograd.grad(support_loss, list(learner.parameters()), create_graph=not first_order)
-                    grads = [g.clamp(-loop.grad_clamp, loop.grad_clamp) for g in grads]
-                    learner.module = maml_update(learner.module, loop.lr, grads)
-                if all_steps:
-                    losses.append(self._query_mse(learner, task, cond))
-            per_task.append(torch.cat(losses if all_steps else [self._query_mse(learner, task, cond)]))
+            yield t, task, cond, self._adapt_task(model, task, cond, first_order)
+
+    def query_mse(
+        self, model: MetaModel, episode: Episode, *, create_graph: bool, all_steps: bool = False
+    ) -> Tensor:
+        first_order = self.inner_loop.first_order or not create_graph
+        last = self.inner_loop.steps
+        per_task = [
+            torch.cat([
+                task_mse(learner(task.query_x, cond.factors, cond.context), task.query_y)
+                for k, learner in enumerate(learners) if all_steps or k == last
+            ])
+            for _, task, cond, learners in self._per_task(model, episode, first_order)
+        ]
         return torch.stack(per_task, dim=1)
+
+    def predict_adapted(self, model: MetaModel, episode: Episode, x: Tensor) -> tuple[Tensor, Tensor]:
+        last = self.inner_loop.steps
+        before, after = [], []
+        for t, _, cond, learners in self._per_task(model, episode, first_order=True):
+            for k, learner in enumerate(learners):
+                if k in (0, last):
+                    prediction = learner(x[t : t + 1], cond.factors, cond.context).detach()
+                    (before if k == 0 else after).append(prediction)
+        if last == 0:
+            after = before
+        return torch.cat(before), torch.cat(after)
 
 
 FAST_WEIGHTS = ("auto", "dense", "low_rank")

@@ -12,8 +12,30 @@ import torch  # noqa: E402
 
 from mumo.data.episode import Episode  # noqa: E402
 from mumo.data.functions import RegressionTasks  # noqa: E402
-from mumo.inner_loop import BatchedEngine  # noqa: E402
 from mumo.module import MetaLearner  # noqa: E402
+
+
+def save(fig, path: Path, rect: tuple[float, float, float, float] | None = None) -> None:
+    """Lay out, write as PNG and close a figure."""
+    fig.tight_layout(rect=rect)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def mse_axis(ax, values: list[float], label: str = "query MSE (test tasks)") -> None:
+    """A query-MSE y axis with plain decimal tick labels (never '1.6675 x 10^1'): log scale when
+    the values span more than a decade, linear otherwise."""
+    from matplotlib.ticker import LogFormatter
+
+    lo, hi = min(values), max(values)
+    if lo > 0 and hi > 10 * lo:
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(LogFormatter(labelOnlyBase=False))
+        ax.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
+    else:
+        ax.ticklabel_format(axis="y", style="plain", useOffset=False)
+    ax.set_ylabel(label)
+    ax.grid(alpha=0.3, which="both")
 
 
 def first_tasks_per_mode(episode: Episode, per_mode: int) -> Episode:
@@ -23,13 +45,10 @@ def first_tasks_per_mode(episode: Episode, per_mode: int) -> Episode:
 
 
 def fit_curves(module: MetaLearner, episode: Episode, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Predictions at x [T, G, 1] after modulation (step 0) and after all inner steps."""
-    model = module.model
+    """Predictions at x [T, G, 1] after modulation (step 0) and after all inner steps, computed by
+    the run's own engine (the one its numbers came from)."""
     with torch.enable_grad():
-        condition = model.condition(episode)
-        steps = list(BatchedEngine(module.inner_loop).adapt(model, episode, condition, create_graph=False))
-        before, after = (model.predict(x, steps[k], condition).detach() for k in (0, -1))
-    return before, after
+        return module.engine.predict_adapted(module.model, episode, x)
 
 
 def input_grid(tasks: RegressionTasks, episode: Episode, points: int = 200) -> tuple[torch.Tensor, torch.Tensor]:
@@ -69,9 +88,7 @@ def plot_fits(module: MetaLearner, tasks: RegressionTasks, episode: Episode, pat
     title = f"{module.model.method} ({module.model.modulation}), {tasks.modes} modes: fits on test tasks"
     fig.suptitle(title)
     fig.legend(handles, labels, loc="lower center", ncol=4, frameon=False)
-    fig.tight_layout(rect=(0, 0.06, 1, 0.96))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path, rect=(0, 0.06, 1, 0.96))
 
 
 def plot_adaptation_curve(results: dict, path: Path) -> None:
@@ -83,16 +100,34 @@ def plot_adaptation_curve(results: dict, path: Path) -> None:
         steps = range(len(m["mse_by_step"]))
         ax.errorbar(steps, m["mse_by_step"], yerr=m["mse_by_step_ci95"], marker="o", capsize=3, label=name,
                     color=color, lw=2.5 if color else 1.5)
-    ax.set_yscale("log")
+    mse_axis(ax, [v for _, m, _ in curves for v in m["mse_by_step"]])
     ax.set_xlabel("inner steps taken (0 = after modulation)")
-    ax.set_ylabel("query MSE (test tasks)")
     ax.set_xticks(list(range(len(test["mse_by_step"]))))
     ax.set_title(f"{results['method']} ({results['modulation']}), {results['modes']} modes")
-    ax.grid(alpha=0.3, which="both")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path)
+
+
+def plot_training_curve(results: dict, path: Path) -> None:
+    """Meta-training loss (query MSE after adaptation, training batches) and validation MSE after
+    modulation / adaptation against meta-iterations, over every segment of a resumed run."""
+    history = results["history"]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    values = []
+    if history["train"]:
+        steps, loss = zip(*history["train"])
+        ax.plot(steps, loss, color="tab:gray", lw=1, alpha=0.8, label="training meta-batches, after adaptation")
+        values += loss
+    if history["val"]:
+        steps, modulated, adapted = zip(*history["val"])
+        ax.plot(steps, modulated, marker="o", color="tab:blue", ls="--", label="validation, after modulation")
+        ax.plot(steps, adapted, marker="o", color="tab:red", label="validation, after adaptation")
+        values += modulated + adapted
+    mse_axis(ax, values or [1.0], label="query MSE")
+    ax.set_xlabel("meta-iterations")
+    ax.set_title(f"{results['method']} ({results['modulation']}), {results['modes']} modes: training")
+    ax.legend(fontsize=8)
+    save(fig, path)
 
 
 def plot_task_embeddings(module: MetaLearner, episode: Episode, mode_names: list[str], path: Path, seed: int = 0) -> None:
@@ -111,6 +146,4 @@ def plot_task_embeddings(module: MetaLearner, episode: Episode, mode_names: list
     ax.set_ylabel("tSNE 2")
     ax.set_title(f"task embeddings of {episode.num_tasks} test tasks ({module.model.modulation})")
     ax.legend(markerscale=3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path)

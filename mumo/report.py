@@ -5,8 +5,10 @@
 Writes report.md, report.csv, adaptation_curves.png and figure2a/2b_<M>modes.png (fits of every
 method on the same test tasks) into the sweep directory (or --out). Cells are mean ± 95% CI
 across seeds (Student t); with one seed, the CI is over test tasks. Missing cells show '—'.
-Runs that differ in a setting other than the seed (e.g. a sweep over inner_steps) get rows of
-their own, named by that setting.
+Runs are compared on their whole resolved config (results.json's `config`): runs that differ in
+any setting other than the seed (e.g. a sweep over inner_steps) get rows of their own, named by
+that setting; runs with the same settings and seed are duplicates, listed and counted once. The
+paper's numbers appear beside runs with the paper's settings only.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pathlib import Path
 
 from mumo.errors import MumoError
 
-# Workshop paper, Table 1 (spec §7): (after modulation, after adaptation) by number of modes.
+# Workshop paper, Table 1: (after modulation, after adaptation) by number of modes.
 PAPER_TABLE1: dict[tuple[str, str], dict[int, tuple[float, float]]] = {
     ("maml", "none"): {2: (15.9255, 1.0852), 3: (12.5994, 1.1633)},
     ("multi_maml", "none"): {2: (16.2894, 0.4330), 3: (12.3742, 0.7791)},
@@ -60,21 +62,50 @@ class Cell:
         return mean, (T95[n - 2] if n <= 31 else 1.96) * std / math.sqrt(n), n
 
 
-# Run settings besides the seed; runs that differ in any of them never share a table cell.
-SETTINGS = ("tasks_per_mode", "inner_steps", "inner_lr", "first_order", "meta_lr", "lr_schedule", "steps")
+# Keys of the resolved config that do not change a run's numbers: where it writes and logs, how
+# often it validates, how many threads it used. Runs are compared on every other key.
+BOOKKEEPING = ("seed", "data.seed", "paths", "logger", "callbacks", "threads", "ckpt_path", "val_every",
+               "data.val_tasks_per_mode", "data.val_seed", "data.eval_batch_size", "trainer.val_check_interval",
+               "trainer.log_every_n_steps", "trainer.default_root_dir", "trainer.enable_progress_bar",
+               "trainer.enable_model_summary")
 
 
-def _setting(results: dict, name: str) -> object:
-    if name == "tasks_per_mode" and "meta_batch_size" in results:
-        return results["meta_batch_size"] // results["modes"]
-    return results.get(name)
+def flatten(node: object, prefix: str = "") -> dict[str, str]:
+    """{'a.b.c': value as JSON text} for every leaf of a nested dict (lists are leaves)."""
+    if isinstance(node, dict):
+        return {k: v for key, child in node.items() for k, v in flatten(child, f"{prefix}{key}.").items()}
+    return {prefix[:-1]: json.dumps(node)}
+
+
+def settings(config: dict) -> dict[str, str]:
+    """A run's settings: its flattened resolved config without the bookkeeping keys."""
+    return {k: v for k, v in flatten(config).items()
+            if not any(k == b or k.startswith(b + ".") for b in BOOKKEEPING)}
 
 
 def mark_variants(runs: list[dict]) -> None:
-    """Store under '_variant' each run's values of the settings that differ across `runs`."""
-    varying = [name for name in SETTINGS if len({repr(_setting(r, name)) for r in runs}) > 1]
+    """Store under '_variant' each run's values of the settings that differ between runs of the
+    same method and number of modes, so that such runs never share a table cell.
+
+    Keys that always vary together (`inner_lr` and `model.inner_loop.lr`) are named once, by the
+    shortest key.
+    """
+    groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in runs:
-        r["_variant"] = tuple(f"{name}={_setting(r, name)}" for name in varying)
+        groups[r["method"], r["modulation"], r["modes"]].append(r)
+    varying = sorted({k for group in groups.values() for r in group for k in r["_settings"]
+                      if len({g["_settings"].get(k) for g in group}) > 1})
+    shown: dict[tuple, str] = {}
+    for key in sorted(varying, key=lambda k: (k.count("."), len(k), k)):
+        shown.setdefault(tuple(r["_settings"].get(key) for r in runs), key)
+    names = sorted(shown.values(), key=varying.index)
+    for r in runs:
+        r["_variant"] = tuple(f"{k}={_plain(r['_settings'].get(k))}" for k in names)
+
+
+def _plain(value: str | None) -> str:
+    """A JSON value as written on the command line: 5, 0.001, [0], null."""
+    return "—" if value is None else value.replace('"', "").replace(", ", ",")
 
 
 def row_key(results: dict) -> tuple[str, ...]:
@@ -87,28 +118,70 @@ def row_name(key: tuple[str, ...]) -> str:
     return f"{name} ({', '.join(key[2:])})" if key[2:] else name
 
 
+def _read(job: Path) -> dict | str:
+    """The run's results with its settings, or why it cannot be reported."""
+    path = job / "results.json"
+    if not path.exists():
+        return "no results.json: the job failed or has not finished"
+    try:
+        results = json.loads(path.read_text())
+        results["test"]["post_adaptation_mse"]  # noqa: B018 - checks the file has test metrics
+    except (json.JSONDecodeError, KeyError, TypeError) as err:
+        return f"unreadable results.json ({type(err).__name__})"
+    if not isinstance(results.get("config"), dict):
+        return "results.json has no config (written by an older mumo): re-run `python -m mumo.evaluate` on it"
+    results["_dir"], results["_settings"] = str(job), settings(results["config"])
+    return results
+
+
 def collect(sweep_dir: Path) -> tuple[list[dict], list[tuple[Path, str]]]:
-    """Every run's results (with its directory under '_dir'), and the job dirs skipped, with why."""
+    """Every run's results (with its directory under '_dir'), and the job dirs skipped, with why.
+
+    Of runs with the same settings and seed (a training run, its re-evaluation, the same job in
+    two sweeps) one is kept, a trained one before an evaluated one; the others are skipped as
+    duplicates.
+    """
     if not sweep_dir.is_dir():
         raise MumoError(f"sweep_dir: no such directory: {sweep_dir}")
     job_dirs = {p.parent.parent for p in sweep_dir.rglob(".hydra/config.yaml")}
     job_dirs |= {p.parent for p in sweep_dir.rglob("results.json")}
     runs, skipped = [], []
     for job in sorted(job_dirs):
-        path = job / "results.json"
-        if not path.exists():
-            skipped.append((job, "no results.json: the job failed or has not finished"))
-            continue
-        try:
-            results = json.loads(path.read_text())
-            results["test"]["post_adaptation_mse"]  # noqa: B018 - checks the file has test metrics
-        except (json.JSONDecodeError, KeyError, TypeError) as err:
-            skipped.append((job, f"unreadable results.json ({type(err).__name__})"))
-            continue
-        results["_dir"] = str(job)
-        runs.append(results)
+        results = _read(job)
+        (runs.append(results) if isinstance(results, dict) else skipped.append((job, results)))
+    kept: dict[tuple, dict] = {}
+    for r in sorted(runs, key=lambda r: (r.get("provenance", {}).get("kind") == "evaluated", r["_dir"])):
+        key = (r["method"], r["modulation"], r["modes"], r["seed"], tuple(sorted(r["_settings"].items())))
+        if key in kept:
+            skipped.append((Path(r["_dir"]), f"duplicate: same settings and seed as {kept[key]['_dir']}"))
+        else:
+            kept[key] = r
+    runs = sorted(kept.values(), key=lambda r: r["_dir"])
     mark_variants(runs)
     return runs, skipped
+
+
+def paper_settings(method: str, modulation: str, modes: int) -> dict[str, str] | None:
+    """The settings of the paper's Table 1 run of a method (what `experiment=table1` composes)."""
+    if (method, modulation) not in PAPER_TABLE1:
+        return None
+    from omegaconf import OmegaConf
+
+    from mumo.config import compose_config
+
+    group = f"mumomaml_{modulation}" if method == "mumomaml" else method
+    cfg = compose_config("train", ["experiment=table1", f"method={group}", f"modes={modes}", "paths.output_dir=."])
+    return settings(OmegaConf.to_container(cfg, resolve=True))
+
+
+def paper_differences(cell: Cell, paper: dict[str, str] | None) -> list[str]:
+    """The settings in which a cell's runs differ from the paper's ('key (run value, paper value)')."""
+    if paper is None:
+        return []
+    keys = sorted({k for r in cell.runs for k in r["_settings"].keys() | paper.keys()
+                   if r["_settings"].get(k) != paper.get(k)})
+    return [f"{k} ({', '.join(sorted({_plain(r['_settings'].get(k)) for r in cell.runs}))}; paper "
+            f"{_plain(paper.get(k))})" for k in keys]
 
 
 def paper_order(keys) -> list[tuple[str, ...]]:
@@ -126,16 +199,35 @@ def _numeric(setting: str) -> tuple[str, float, str]:
         return name, math.inf, value
 
 
-def table(runs: list[dict]) -> tuple[list[tuple[str, ...]], list[int], dict[tuple, Cell]]:
-    """Rows (paper order first), columns (numbers of modes) and cells."""
+@dataclass
+class Table:
+    """Rows (paper order first), columns (the numbers of modes the runs have) and cells; the
+    paper's numbers for the cells whose runs have the paper's settings, and for the other cells
+    of Table 1 methods, the settings in which they differ from the paper's."""
+
+    rows: list[tuple[str, ...]]
+    columns: list[int]
+    cells: dict[tuple, Cell]
+    paper: dict[tuple, tuple[float, float]]
+    differences: dict[tuple, list[str]]
+
+
+def table(runs: list[dict]) -> Table:
     cells: dict[tuple, Cell] = defaultdict(Cell)
     for r in runs:
         cells[row_key(r), r["modes"]].runs.append(r)
-    keys = {row_key(r) for r in runs}
-    rows = paper_order(keys)
-    in_paper = any(k[:2] in PAPER_TABLE1 for k in keys)
-    columns = sorted({r["modes"] for r in runs} | ({2, 3} if in_paper else set()))
-    return rows, columns, cells
+    paper, differences = {}, {}
+    for (key, modes), cell in cells.items():
+        numbers = PAPER_TABLE1.get(key[:2], {}).get(modes)
+        if numbers is None:
+            continue
+        differ = paper_differences(cell, paper_settings(*key[:2], modes))
+        if differ:
+            differences[key, modes] = differ
+        else:
+            paper[key, modes] = numbers
+    return Table(paper_order({row_key(r) for r in runs}), sorted({r["modes"] for r in runs}), dict(cells), paper,
+                 differences)
 
 
 def fmt(mean: float, ci: float) -> str:
@@ -143,41 +235,51 @@ def fmt(mean: float, ci: float) -> str:
 
 
 def markdown(runs: list[dict], skipped: list[tuple[Path, str]]) -> str:
-    rows, columns, cells = table(runs)
+    t = table(runs)
+    with_paper = [m for m in t.columns if any(k[1] == m for k in t.paper)]
     header = ["method"]
-    for m in columns:
-        header += [f"{m} modes: after modulation", f"{m} modes: after adaptation", f"paper ({m} modes)"]
+    for m in t.columns:
+        header += [f"{m} modes: after modulation", f"{m} modes: after adaptation"]
+        header += [f"paper ({m} modes)"] if m in with_paper else []
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for key in rows:
+    for key in t.rows:
         line = [row_name(key)]
-        for m in columns:
-            cell = cells.get((key, m))
+        for m in t.columns:
+            cell = t.cells.get((key, m))
             line += [fmt(*cell.stat(x)[:2]) if cell else "—" for x in METRICS]
-            paper = PAPER_TABLE1.get(key[:2], {}).get(m)
-            line.append(f"{paper[0]:.4f} / {paper[1]:.4f}" if paper else "—")
+            if m in with_paper:
+                paper = t.paper.get((key, m))
+                line.append(f"{paper[0]:.4f} / {paper[1]:.4f}" if paper else "—")
         lines.append("| " + " | ".join(line) + " |")
     seeds = sorted({r["seed"] for r in runs})
     steps = sorted({r["steps"] for r in runs})
     lines += ["", f"Query MSE on the fixed test set, mean ± 95% CI over seeds {seeds} "
               "(over test tasks where a cell has one seed); meta-iterations trained: "
               f"{', '.join(map(str, steps))}; {len(runs)} runs."]
+    if t.differences:
+        differ = sorted({d for ds in t.differences.values() for d in ds})
+        lines += ["", "The paper's Table 1 numbers are shown only beside runs with its settings "
+                  "(`experiment=table1`). Not shown for "
+                  f"{len(t.differences)} cell(s), whose runs differ from the paper in: " + "; ".join(differ) + "."]
+    if t.paper:
+        lines += ["", "Paper: after modulation / after adaptation, Table 1 of the workshop paper."]
     if skipped:
-        lines += ["", "Skipped:"] + [f"- `{path}`: {why}" for path, why in skipped]
+        lines += ["", "Skipped (not in the table):"] + [f"- `{path}`: {why}" for path, why in skipped]
     return "\n".join(lines) + "\n"
 
 
 def write_csv(runs: list[dict], path: Path) -> None:
-    rows, columns, cells = table(runs)
+    t = table(runs)
     with path.open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["method", "modulation", "settings", "modes", "metric", "mean", "ci95", "seeds", "paper"])
-        for key in rows:
-            for m in columns:
-                if (key, m) not in cells:
+        for key in t.rows:
+            for m in t.columns:
+                if (key, m) not in t.cells:
                     continue
                 for i, metric in enumerate(METRICS):
-                    mean, ci, n = cells[key, m].stat(metric)
-                    paper = PAPER_TABLE1.get(key[:2], {}).get(m)
+                    mean, ci, n = t.cells[key, m].stat(metric)
+                    paper = t.paper.get((key, m))
                     writer.writerow([*key[:2], " ".join(key[2:]), m, f"{metric}_mse", mean, ci, n,
                                      paper[i] if paper else ""])
 

@@ -7,10 +7,11 @@ from collections import defaultdict
 from pathlib import Path
 
 import torch
+from omegaconf import OmegaConf
 
-from mumo.checkpoints import load_checkpoint, restore_config, restore_run
+from mumo.checkpoints import load_checkpoint, restore_run
 from mumo.errors import MumoError
-from mumo.plots import draw_task, first_tasks_per_mode, fit_curves, input_grid, plt
+from mumo.plots import draw_task, first_tasks_per_mode, fit_curves, input_grid, mse_axis, plt, save
 from mumo.report import paper_order, row_key, row_name
 
 log = logging.getLogger(__name__)
@@ -32,31 +33,35 @@ def plot_adaptation_curves(runs: list[dict], path: Path) -> None:
     modes = sorted(by_modes)
     fig, axes = plt.subplots(1, len(modes), figsize=(5.5 * len(modes), 4.2), squeeze=False)
     for ax, m in zip(axes[0], modes):
+        shown = []
         for key in paper_order(by_modes[m]):
             group = by_modes[m][key]
             curves = torch.tensor([r["test"]["mse_by_step"] for r in group if len(r["test"]["mse_by_step"]) ==
                                    len(group[0]["test"]["mse_by_step"])])
             mean = curves.mean(0)
+            shown += mean.tolist()
             ax.plot(range(len(mean)), mean, marker="o", label=f"{row_name(key)} (n={len(curves)})", **STYLE.get(key[:2], {}))
-        ax.set_yscale("log")
+        mse_axis(ax, shown)
         ax.set_xlabel("inner steps taken (0 = after modulation)")
-        ax.set_ylabel("query MSE (test tasks)")
         ax.set_title(f"{m} modes")
-        ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path)
 
 
 def _restore(run: dict):
-    path = Path(run["_dir"]) / "checkpoints" / "last.ckpt"
+    """(data module, meta-learner) of a reported run, built from the config its numbers came from
+    (results.json's `config`) and its weights: its own last.ckpt, or the checkpoint it evaluated."""
+    provenance = run.get("provenance", {})
+    evaluated = provenance.get("kind") == "evaluated"
+    path = Path(provenance["checkpoint"]) if evaluated else Path(run["_dir"]) / "checkpoints" / "last.ckpt"
     try:
-        checkpoint = load_checkpoint(path)
-        return restore_run(restore_config(checkpoint), checkpoint)
+        return restore_run(OmegaConf.create(run["config"]), load_checkpoint(path))
     except MumoError as err:
         log.warning("figure 2: skipping %s (%s)", run["_dir"], err)
         return None
+
+
+PANELS = {"2a": (0, "after modulation (MAML / Multi-MAML: their priors)"), "2b": (1, "after adaptation")}
 
 
 def comparison_figures(runs: list[dict], out: Path, per_mode: int = 2) -> list[Path]:
@@ -73,26 +78,30 @@ def comparison_figures(runs: list[dict], out: Path, per_mode: int = 2) -> list[P
         if not restored:
             continue
         datamodule, _ = next(iter(restored.values()))
-        tasks = datamodule.tasks
         shown = first_tasks_per_mode(datamodule.test_set(), per_mode)
-        grid, truth = input_grid(tasks, shown)
+        grid, truth = input_grid(datamodule.tasks, shown)
         curves = {k: fit_curves(module, shown, grid) for k, (_, module) in restored.items()}
-        for panel, index, title in (("2a", 0, "after modulation (MAML / Multi-MAML: their priors)"),
-                                    ("2b", 1, "after adaptation")):
-            fig, axes = plt.subplots(m, per_mode, figsize=(4 * per_mode, 2.9 * m), squeeze=False, sharex=True)
-            gx = grid[0, :, 0].numpy()
-            for t in range(shown.num_tasks):
-                ax = axes[int(shown.mode[t]), t % per_mode]
-                title = f"{tasks.mode_names[int(shown.mode[t])]} task {t % per_mode + 1}"
-                draw_task(ax, grid, truth, shown, t, title, lw=2.5)
-                for key, pair in curves.items():
-                    ax.plot(gx, pair[index][t, :, 0].numpy(), lw=1.5, label=row_name(key), **STYLE.get(key[:2], {}))
-            handles, labels = axes[0, 0].get_legend_handles_labels()
-            fig.suptitle(f"Figure {panel}: {m} modes, {title}")
-            fig.legend(handles, labels, loc="lower center", ncol=4, frameon=False, fontsize=9)
-            fig.tight_layout(rect=(0, 0.08, 1, 0.96))
+        for panel in PANELS:
             path = out / f"figure{panel}_{m}modes.png"
-            fig.savefig(path, dpi=110)
-            plt.close(fig)
+            save(figure2(panel, datamodule.tasks.mode_names, shown, grid, truth, curves), path, rect=(0, 0.08, 1, 0.96))
             written.append(path)
     return written
+
+
+def figure2(panel: str, mode_names: list[str], shown, grid: torch.Tensor, truth: torch.Tensor,
+            curves: dict[tuple, tuple[torch.Tensor, torch.Tensor]]):
+    """One Figure 2 panel ('2a' or '2b'): a row per mode, `shown` test tasks, every method's fit."""
+    index, stage = PANELS[panel]
+    modes = len(mode_names)
+    per_mode = shown.num_tasks // len(shown.mode.unique())
+    fig, axes = plt.subplots(modes, per_mode, figsize=(4 * per_mode, 2.9 * modes), squeeze=False, sharex=True)
+    gx = grid[0, :, 0].numpy()
+    for t in range(shown.num_tasks):
+        ax = axes[int(shown.mode[t]), t % per_mode]
+        draw_task(ax, grid, truth, shown, t, f"{mode_names[int(shown.mode[t])]} task {t % per_mode + 1}", lw=2.5)
+        for key, pair in curves.items():
+            ax.plot(gx, pair[index][t, :, 0].numpy(), lw=1.5, label=row_name(key), **STYLE.get(key[:2], {}))
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.suptitle(f"Figure {panel}: {modes} modes, {stage}")
+    fig.legend(handles, labels, loc="lower center", ncol=4, frameon=False, fontsize=9)
+    return fig

@@ -51,6 +51,21 @@ def test_batched_and_l2l_engines_agree(modulation, kwargs, first_order, fast_wei
         torch.testing.assert_close(grads_b[name], grads_l[name], rtol=1e-9, atol=1e-12, msg=name)
 
 
+@pytest.mark.parametrize("modulation, kwargs", CASES[1::3], ids=["softmax", "multi"])
+def test_engines_predict_the_same_adapted_fits(modulation, kwargs):
+    """Figures come from the run's engine: both give the same curves before and after adaptation."""
+    model = build(modulation, **kwargs)
+    loop = InnerLoop(steps=3, lr=0.01, grad_clamp=10.0)
+    episode = episode64()
+    grid = torch.linspace(-5, 5, 7, dtype=torch.float64).view(1, -1, 1).expand(episode.num_tasks, -1, -1)
+    with torch.enable_grad():
+        batched = make_engine("batched", loop).predict_adapted(model, episode, grid)
+        l2l = make_engine("l2l", loop).predict_adapted(model, episode, grid)
+    for b, ref in zip(batched, l2l):
+        torch.testing.assert_close(b, ref, rtol=1e-10, atol=1e-12)
+    assert not torch.allclose(*batched)  # adaptation moved the fit
+
+
 def test_second_order_terms_are_present_and_reach_the_encoder():
     model = build("film")
     episode = episode64()

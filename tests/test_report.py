@@ -4,48 +4,128 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 from helpers import FAST, run_cli
+from omegaconf import OmegaConf
 
-from mumo.report import collect, main as report_main, markdown, write_csv
+from mumo.config import compose_config
+from mumo.data import RegressionTasks
+from mumo.plots import input_grid, mse_axis, plt
+from mumo.report import PAPER_TABLE1, collect, main as report_main, markdown, table, write_csv
+from mumo.report_figures import figure2
 
 
-def fake_run(root: Path, name: str, method: str, modulation: str, modes: int, seed: int, mod: float, ada: float,
-             inner_steps: int = 1):
+def paper_config(method: str, modes: int, seed: int = 0, *overrides: str) -> dict:
+    """The resolved config `experiment=table1` gives a Table 1 method (the paper's settings)."""
+    cfg = compose_config("train", ["experiment=table1", f"method={method}", f"modes={modes}", f"seed={seed}",
+                                   "paths.output_dir=.", *overrides])
+    return OmegaConf.to_container(cfg, resolve=True)
+
+
+def fake_run(root: Path, name: str, method: str, modes: int, seed: int, mod: float, ada: float, *overrides: str,
+             kind: str = "trained") -> Path:
+    """A results.json as mumo.train writes it, with made-up metrics (`method`: a method= choice)."""
+    config = paper_config(method, modes, seed, *overrides)
     job = root / name
     job.mkdir(parents=True)
     (job / "results.json").write_text(json.dumps({
-        "method": method, "modulation": modulation, "modes": modes, "seed": seed, "steps": 10, "inner_steps": inner_steps,
+        "method": method.split("_")[0] if method.startswith("mumomaml") else method,
+        "modulation": method.split("_")[1] if method.startswith("mumomaml") else "none",
+        "modes": modes, "seed": seed, "steps": config["trainer"]["max_steps"], "inner_steps": config["inner_steps"],
+        "provenance": {"kind": kind}, "config": config,
         "test": {"post_modulation_mse": mod, "post_adaptation_mse": ada, "post_modulation_ci95": 0.1,
                  "post_adaptation_ci95": 0.01, "mse_by_step": [mod, ada]}}))
+    return job
+
+
+def rows_of(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith("| M")]
 
 
 def test_table_aggregates_seeds_and_marks_missing_cells_and_skipped_runs(tmp_path: Path):
-    fake_run(tmp_path, "0", "maml", "none", 2, 0, 16.0, 1.0)
-    fake_run(tmp_path, "1", "maml", "none", 2, 1, 16.2, 1.2)
-    fake_run(tmp_path, "2", "mumomaml", "film", 3, 0, 2.0, 0.4)
+    fake_run(tmp_path, "0", "maml", 2, 0, 16.0, 1.0, "trainer.max_steps=10")
+    fake_run(tmp_path, "1", "maml", 2, 1, 16.2, 1.2, "trainer.max_steps=10")
+    fake_run(tmp_path, "2", "mumomaml_film", 3, 0, 2.0, 0.4, "trainer.max_steps=10")
     (tmp_path / "3" / ".hydra").mkdir(parents=True)
     (tmp_path / "3" / ".hydra" / "config.yaml").write_text("{}")
     runs, skipped = collect(tmp_path)
     assert len(runs) == 3 and [p.name for p, _ in skipped] == ["3"]
     text = markdown(runs, skipped)
-    maml = next(line for line in text.splitlines() if line.startswith("| MAML"))
-    # mean of two seeds, t-based CI: 12.706 * std / sqrt(2) with std = 0.1414
-    assert "| 16.1000 ± 1.2706 | 1.1000 ± 1.2706 | 15.9255 / 1.0852 | — | — | 12.5994 / 1.1633 |" in maml
-    film = next(line for line in text.splitlines() if line.startswith("| MuMoMAML FiLM"))
-    assert "| — | — | 1.7094 / 0.3125 | 2.0000 ± 0.1000 | 0.4000 ± 0.0100 |" in film
+    maml, film = rows_of(text)
+    # mean of two seeds, t-based CI: 12.706 * std / sqrt(2) with std = 0.1414; no paper column:
+    # 10 meta-iterations are not the paper's settings
+    assert maml == "| MAML | 16.1000 ± 1.2706 | 1.1000 ± 1.2706 | — | — |"
+    assert film == "| MuMoMAML FiLM | — | — | 2.0000 ± 0.1000 | 0.4000 ± 0.0100 |"
+    assert "paper" not in text.splitlines()[0]
+    assert "differ from the paper in: trainer.max_steps (10; paper 70000)" in text
     assert "no results.json" in text
 
 
-def test_runs_that_differ_in_more_than_the_seed_get_rows_of_their_own(tmp_path: Path):
-    for name, inner, seed, mod in [("0", 5, 0, 4.0), ("1", 5, 1, 6.0), ("2", 10, 0, 2.0)]:
-        fake_run(tmp_path, name, "mumomaml", "film", 2, seed, mod, 0.5, inner_steps=inner)
+def test_paper_numbers_appear_only_beside_runs_with_the_papers_settings(tmp_path: Path):
+    fake_run(tmp_path, "0", "maml", 2, 0, 16.0, 1.0)  # experiment=table1 as it is
+    fake_run(tmp_path, "1", "mumomaml_film", 2, 0, 2.0, 0.4, "inner_lr=0.01")
+    t = table(collect(tmp_path)[0])
+    assert t.columns == [2]  # no empty 3-mode columns
+    assert t.paper == {(("maml", "none"), 2): PAPER_TABLE1["maml", "none"][2]}
+    assert any(d.startswith("inner_lr (0.01; paper 0.001)") for d in t.differences[("mumomaml", "film"), 2])
+    maml, film = rows_of(markdown(collect(tmp_path)[0], []))
+    assert maml.endswith("| 15.9255 / 1.0852 |") and film.endswith("| — |")
+
+
+def test_runs_that_differ_in_any_setting_but_the_seed_get_rows_of_their_own(tmp_path: Path):
+    # modulation.layers is in no hand-picked list: the full configs tell the runs apart
+    fake_run(tmp_path, "0", "mumomaml_film", 2, 0, 4.0, 0.5, "modulation.layers=[0]")
+    fake_run(tmp_path, "1", "mumomaml_film", 2, 1, 6.0, 0.5, "modulation.layers=[0]")
+    fake_run(tmp_path, "2", "mumomaml_film", 2, 0, 2.0, 0.5, "modulation.layers=null")
+    fake_run(tmp_path, "3", "mumomaml_film", 2, 0, 3.0, 0.5, "modulation.layers=null", "inner_steps=10")
     runs, _ = collect(tmp_path)
-    rows = [line for line in markdown(runs, []).splitlines() if line.startswith("| MuMoMAML")]
-    assert [row.split(" | ")[0:2] for row in rows] == [["| MuMoMAML FiLM (inner_steps=5)", "5.0000 ± 12.7060"],
-                                                       ["| MuMoMAML FiLM (inner_steps=10)", "2.0000 ± 0.1000"]]
+    names = [row.split(" | ")[0:2] for row in rows_of(markdown(runs, []))]
+    assert names == [["| MuMoMAML FiLM (inner_steps=5, modulation.layers=[0])", "5.0000 ± 12.7060"],
+                     ["| MuMoMAML FiLM (inner_steps=5, modulation.layers=null)", "2.0000 ± 0.1000"],
+                     ["| MuMoMAML FiLM (inner_steps=10, modulation.layers=null)", "3.0000 ± 0.1000"]]
     write_csv(runs, tmp_path / "report.csv")
     lines = (tmp_path / "report.csv").read_text().splitlines()
-    assert lines[0].startswith("method,modulation,settings,modes") and "mumomaml,film,inner_steps=10,2," in lines[-1]
+    assert lines[0].startswith("method,modulation,settings,modes")
+    assert "mumomaml,film,inner_steps=10 modulation.layers=null,2," in lines[-1]
+
+
+def test_same_settings_and_seed_are_duplicates_counted_once(tmp_path: Path):
+    trained = fake_run(tmp_path, "sweep/0", "maml", 2, 0, 16.0, 1.0, "trainer.max_steps=10")
+    fake_run(tmp_path, "evaluate/0", "maml", 2, 0, 16.0, 1.0, "trainer.max_steps=10", kind="evaluated")
+    fake_run(tmp_path, "sweep2/0", "maml", 2, 0, 16.5, 1.0, "trainer.max_steps=10")
+    fake_run(tmp_path, "sweep2/1", "maml", 2, 1, 16.2, 1.2, "trainer.max_steps=10")
+    runs, skipped = collect(tmp_path)
+    assert sorted(r["_dir"] for r in runs) == [str(trained), str(tmp_path / "sweep2/1")]
+    assert sorted(p.relative_to(tmp_path).as_posix() for p, _ in skipped) == ["evaluate/0", "sweep2/0"]
+    assert all(why == f"duplicate: same settings and seed as {trained}" for _, why in skipped)
+    text = markdown(runs, skipped)
+    assert rows_of(text) == ["| MAML | 16.1000 ± 1.2706 | 1.1000 ± 1.2706 |"]
+    assert "2 runs." in text and "duplicate: same settings and seed" in text
+
+
+def test_figure2_panels_are_titled_by_their_own_stage():
+    tasks = RegressionTasks(2)
+    shown = tasks.sample(2, torch.Generator().manual_seed(0))
+    grid, truth = input_grid(tasks, shown)
+    curves = {("maml", "none"): (truth, truth)}
+    titles = {}
+    for panel in ("2a", "2b"):
+        fig = figure2(panel, tasks.mode_names, shown, grid, truth, curves)
+        titles[panel] = fig._suptitle.get_text()
+        plt.close(fig)
+    assert titles == {"2a": "Figure 2a: 2 modes, after modulation (MAML / Multi-MAML: their priors)",
+                      "2b": "Figure 2b: 2 modes, after adaptation"}
+
+
+@pytest.mark.parametrize("values", [[16.66, 16.675, 16.69], [0.3, 2.0, 16.7]], ids=["narrow", "decades"])
+def test_mse_axes_label_ticks_in_plain_numbers(values):
+    fig, ax = plt.subplots()
+    ax.plot(range(len(values)), values)
+    mse_axis(ax, values)
+    fig.canvas.draw()
+    labels = [t.get_text() for t in ax.get_yticklabels() + ax.get_yticklabels(minor=True) if t.get_text()]
+    plt.close(fig)
+    assert labels and not any("times" in x or "^" in x or "e+" in x for x in labels), labels
 
 
 def test_report_cli_fails_cleanly_on_an_empty_directory(tmp_path: Path, capsys):
@@ -76,7 +156,7 @@ def test_table1_sweep_then_report(workdir: Path):
     rows = [line for line in proc.stdout.splitlines() if line.startswith("| M")]
     assert len(rows) == 5
     assert sum(line.count("—") for line in rows) == 2  # the failed job's two cells
-    assert "Skipped:" in proc.stdout and str(failed.parent) in proc.stdout
+    assert "Skipped (not in the table):" in proc.stdout and str(failed.parent) in proc.stdout
     for name in ["report.md", "report.csv", "adaptation_curves.png", "figure2a_2modes.png", "figure2b_2modes.png",
                  "figure2a_3modes.png", "figure2b_3modes.png"]:
         assert (sweep / name).stat().st_size > 0, name
