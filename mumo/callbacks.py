@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import lightning as L
-from lightning.pytorch.callbacks import TQDMProgressBar
+from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
 
 
 class MetaIterationProgressBar(TQDMProgressBar):
@@ -31,3 +31,32 @@ class MetaIterationProgressBar(TQDMProgressBar):
         metrics = super().get_metrics(trainer, pl_module)
         metrics.pop("v_num", None)
         return metrics
+
+
+class LastCheckpoint(ModelCheckpoint):
+    """`last.ckpt`, written after every validation and at the end of training.
+
+    Lightning's step-triggered checkpoint is written before the validation of the same step, so
+    it would miss that validation's numbers (the training curve a resumed or re-evaluated run
+    carries on). Validation runs every `val_every` meta-iterations, so this is the same cadence;
+    the end of training adds the final weights when `max_steps` is not a multiple of it.
+    """
+
+    def __init__(self, dirpath: str) -> None:
+        super().__init__(dirpath=dirpath, save_last=True, save_top_k=0)
+
+    def _save_last(self, trainer: L.Trainer) -> None:
+        if not self._should_skip_saving_checkpoint(trainer):
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+    def on_train_batch_end(self, *args: Any, **kwargs: Any) -> None:
+        """Not here: after the validation of this step (`on_validation_end`)."""
+
+    def on_train_epoch_end(self, *args: Any, **kwargs: Any) -> None:
+        """The task stream has no epochs."""
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._save_last(trainer)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._save_last(trainer)

@@ -11,11 +11,22 @@ from mumo.config import instantiate
 from mumo.errors import MumoError
 
 
-def load_checkpoint(path: str | Path) -> dict:
-    """A checkpoint written by mumo.train, loaded with `weights_only=True` on the CPU."""
+def find_checkpoint(path: str | Path) -> Path:
+    """`path` itself, or a run directory's checkpoints/last.ckpt."""
     path = Path(path)
+    if path.is_dir():
+        if not (path / "checkpoints" / "last.ckpt").is_file():
+            raise MumoError(f"ckpt_path: {path} is a directory without checkpoints/last.ckpt")
+        return path / "checkpoints" / "last.ckpt"
     if not path.is_file():
         raise MumoError(f"ckpt_path: no such file: {path}")
+    return path
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """A checkpoint written by mumo.train (a file or a run directory, see `find_checkpoint`),
+    loaded with `weights_only=True` on the CPU."""
+    path = find_checkpoint(path)
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many types for truncated / foreign files
@@ -44,4 +55,5 @@ def restore_run(run_cfg: DictConfig, checkpoint: dict) -> tuple[object, object]:
     datamodule = instantiate(run_cfg.data)
     module = instantiate(run_cfg.model, mode_names=datamodule.mode_names)
     module.load_state_dict(checkpoint["state_dict"])
+    module.on_load_checkpoint(checkpoint)  # its training history (mumo.provenance.TrainingClock)
     return datamodule, module

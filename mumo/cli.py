@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import functools
 import logging
+import shutil
 import sys
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 from hydra.errors import CompactHydraException
@@ -27,6 +29,8 @@ def quiet_third_party() -> None:
     logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_drop_tips)
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
     warnings.filterwarnings("ignore", message=r".*does not have many workers")
+    # Printed wherever `srun` is installed; SLURM runs go through hydra/launcher=slurm, which uses it.
+    warnings.filterwarnings("ignore", message=r"The `srun` command is available on your system")
     # The fast path checkpoints the post-update state, as the automatic path does.
     warnings.filterwarnings("ignore", message=r"Using ModelCheckpoint with manual optimization")
 
@@ -42,6 +46,21 @@ def _sweep_job() -> str | None:
     if hc is None or hc.mode != RunMode.MULTIRUN:
         return None
     return f"job {hc.job.num} ({hc.job.override_dirname or 'no overrides'})"
+
+
+def discard_unused_run_dir() -> None:
+    """Remove a failed single run's directory if it holds only what Hydra wrote at start (its
+    config and log), so that no empty run is left for `mumo.report` to list. A directory with
+    anything else in it (a resumed run's checkpoints, say) is kept."""
+    hc = hydra_runtime()
+    if hc is None or hc.mode == RunMode.MULTIRUN:
+        return
+    out = Path(hc.runtime.output_dir)
+    hydra_own = {Path(hc.output_subdir).parts[0] if hc.output_subdir else "", f"{hc.job.name}.log"}
+    if out.is_dir() and {p.name for p in out.iterdir()} <= hydra_own:
+        shutil.rmtree(out)
+        if not any(out.parent.iterdir()):  # outputs/<date>/ made for this run alone
+            out.parent.rmdir()
 
 
 def report_errors(fn: Callable[..., T]) -> Callable[..., T]:
@@ -61,6 +80,7 @@ def report_errors(fn: Callable[..., T]) -> Callable[..., T]:
                 print(f"error: {job}: {err}", file=sys.stderr, flush=True)
                 raise SweepJobError(f"error: {job}: {err}") from None
             print(f"error: {err}", file=sys.stderr)
+            discard_unused_run_dir()
             sys.exit(1)
 
     return wrapper

@@ -42,10 +42,65 @@ def sweep_name() -> str | None:
     return f"sweep-{sweep_dir.parent.name}_{sweep_dir.name}"
 
 
+# Overrides that do not name a run: where it writes, how it logs, the evaluation-set sizes.
+UNNAMED = ("data.val_", "data.test_", "data.eval_", "trainer.log_every_n_steps", "callbacks", "logger", "paths",
+           "hydra", "threads", "ckpt_path", "val_every")
+
+
+def swept_keys(sweep_dir: Path, sweeper_params: dict) -> set[str]:
+    """Keys a multirun sweeps over: those of its command line (multirun.yaml) and of its
+    experiment's `hydra.sweeper.params` given more than one value."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    saved = sweep_dir / "multirun.yaml"
+    command_line = list(OmegaConf.load(saved).hydra.overrides.task) if saved.is_file() else []
+    params = [f"{k}={v}" for k, v in (sweeper_params or {}).items()]
+    return {o.key_or_group for o in OverridesParser.create().parse_overrides(command_line + params)
+            if o.is_sweep_override()}
+
+
+def run_name(overrides: list[str], swept: set[str] | None = None) -> str | None:
+    """A run's name from its overrides: the swept keys' values in a sweep ('method=maml,modes=2'),
+    else every override but those in UNNAMED. None where nothing is left."""
+    pairs = [o.split("=", 1) for o in overrides if "=" in o]
+    if swept is not None:
+        chosen = [(k, v) for k, v in pairs if k in swept]
+    else:
+        chosen = [(k, v) for k, v in pairs if not k.lstrip("+~").startswith(UNNAMED)]
+    return ",".join(f"{k}={v}" for k, v in sorted(chosen)) or None
+
+
 def job_name() -> str | None:
-    """The run's command-line overrides as a name (Hydra's override_dirname), or None."""
+    """`run_name` of the running Hydra job (the W&B run name), or None outside Hydra."""
     hc = hydra_runtime()
-    return (hc.job.override_dirname or None) if hc is not None else None
+    if hc is None:
+        return None
+    swept = swept_keys(Path(hc.sweep.dir), hc.sweeper.get("params")) if hc.mode == RunMode.MULTIRUN else None
+    return run_name(list(hc.overrides.task), swept)
+
+
+def resumed_run(ckpt_path: str | None) -> Path | None:
+    """The run directory a checkpoint `<run>/checkpoints/<name>.ckpt` (or `<run>` itself) belongs
+    to, if it exists; None for no checkpoint or one kept elsewhere."""
+    if not ckpt_path:
+        return None
+    path = Path(ckpt_path)
+    run = path if path.is_dir() else path.parent.parent if path.parent.name == "checkpoints" else None
+    return run if run is not None and (run / "checkpoints").is_dir() else None
+
+
+def run_dir(ckpt_path: str | None, new_dir: str) -> str:
+    """hydra.run.dir: a resumed run continues in its own directory; any other run gets `new_dir`."""
+    run = resumed_run(ckpt_path)
+    return str(run) if run is not None else new_dir
+
+
+def config_subdir(ckpt_path: str | None, output_dir: str, stamp: str) -> str:
+    """hydra.output_subdir: '.hydra', or '.hydra/resume-<stamp>' when a run resumes in its own
+    directory `output_dir` (its original .hydra/config.yaml and overrides stay as they were)."""
+    run = resumed_run(ckpt_path)
+    in_place = run is not None and (run / ".hydra").is_dir() and run.resolve() == Path(output_dir).resolve()
+    return f".hydra/resume-{stamp}" if in_place else ".hydra"
 
 
 RESOLVERS = {
@@ -54,6 +109,8 @@ RESOLVERS = {
     "usable_cpus": usable_cpus,
     "sweep_name": sweep_name,
     "job_name": job_name,
+    "run_dir": run_dir,
+    "config_subdir": config_subdir,
 }
 for _name, _fn in RESOLVERS.items():
     if not OmegaConf.has_resolver(_name):

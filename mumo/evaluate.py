@@ -1,6 +1,7 @@
-"""Test any checkpoint on the fixed test set; write results.json and fits.png.
+"""Test any checkpoint on the fixed test set; write results.json and figures.
 
-    python -m mumo.evaluate ckpt_path=outputs/<date>/<time>/checkpoints/last.ckpt [inner_steps=10]
+    python -m mumo.evaluate ckpt_path=outputs/<date>/<time> [inner_steps=10]
+    python -m mumo.evaluate ckpt_path=outputs/<date>/<time>/checkpoints/last.ckpt
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ import hydra
 import lightning as L
 from omegaconf import DictConfig
 
-from mumo.checkpoints import load_checkpoint, restore_config, restore_run
+from mumo.checkpoints import find_checkpoint, load_checkpoint, restore_config, restore_run
 from mumo.cli import report_errors
 from mumo.outputs import write_outputs
+from mumo.provenance import provenance
 from mumo.results import build_results
 from mumo.schema import check_evaluate, check_train
 from mumo.threads import setup_threads
@@ -24,18 +26,21 @@ OVERRIDES = {
     "engine": "engine",
     "fast_weights": "fast_weights",
     "test_tasks_per_mode": "data.test_tasks_per_mode",
+    "accelerator": "trainer.accelerator",
 }
 
 
 def evaluate(cfg: DictConfig) -> dict:
     """Rebuild the run stored in `cfg.ckpt_path`, test it, and write its results."""
     check_evaluate(cfg)
-    checkpoint = load_checkpoint(cfg.ckpt_path)
+    path = find_checkpoint(cfg.ckpt_path).resolve()
+    checkpoint = load_checkpoint(path)
     overrides = {target: cfg[key] for key, target in OVERRIDES.items() if cfg.get(key) is not None}
     overrides["threads"] = cfg.threads  # this process's setting, not the training run's
     run_cfg = restore_config(checkpoint, overrides)
     check_train(run_cfg)
     threads = setup_threads(cfg.threads, run_cfg.data._target_, cfg.accelerator)
+    run_cfg.paths.output_dir = cfg.paths.output_dir  # results.json records where this evaluation wrote
     datamodule, module = restore_run(run_cfg, checkpoint)
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -44,10 +49,8 @@ def evaluate(cfg: DictConfig) -> dict:
     )
     trainer.test(module, datamodule=datamodule, verbose=False)
 
-    results = build_results(
-        run_cfg, module, checkpoint["global_step"], module.test_metrics, threads,
-        checkpoint=str(Path(cfg.ckpt_path).resolve())
-    )
+    origin = provenance("evaluated", module.clock, str(path), int(checkpoint["global_step"]))
+    results = build_results(run_cfg, module, checkpoint["global_step"], module.test_metrics, threads, origin)
     write_outputs(out, results, module, datamodule)
     return results
 

@@ -1,7 +1,7 @@
 """Evaluation summaries: query MSE after modulation and after each inner step, with 95% CIs.
 
 The CI is over tasks (1.96 * std / sqrt(n)), computed from every task of the fixed evaluation set
-(the original code's stale-value bug, spec §4.4, does not arise).
+(the original code's stale-value bug does not arise; docs/faithfulness.md).
 """
 
 from __future__ import annotations

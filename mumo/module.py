@@ -15,6 +15,7 @@ from mumo.fast_step import MetaIterationStep
 from mumo.inner_loop import InnerLoop, make_engine
 from mumo.metrics import summarize
 from mumo.models.meta_model import MetaModel
+from mumo.provenance import TrainingClock
 
 
 LR_SCHEDULES = ("constant", "cosine")
@@ -30,7 +31,7 @@ class MetaLearner(L.LightningModule):
 
     Meta-loss: mean over tasks of the query MSE after `inner_loop.steps` adaptation steps.
     Optimiser: Adam for the base net and for encoder + heads, each group clipped separately to
-    global norm `grad_clip` (spec §3.1, step 5). `lr_schedule`: `constant` (the paper) or
+    global norm `grad_clip` (as the original code does). `lr_schedule`: `constant` (the paper) or
     `cosine` (lr decays to 0 over the trainer's `max_steps`).
 
     Evaluation (validation and test) records the per-task query MSE after 0..S inner steps;
@@ -60,6 +61,11 @@ class MetaLearner(L.LightningModule):
         self.lr, self.grad_clip = lr, grad_clip
         self.mode_names = mode_names or [str(m) for m in range(model.per_mode_nets or 1)]
         self.test_metrics: dict | None = None
+        self.clock = TrainingClock()
+        # Training curve, kept with the checkpoint so that a resumed run continues it:
+        # train: [step, meta-loss] every log_every_n_steps; val: [step, post-modulation MSE, post-adaptation MSE].
+        self.history: dict[str, list[list[float]]] = {"train": [], "val": []}
+        self._fit_started: float | None = None
         self._eval_outputs: list[tuple[Tensor, Tensor]] = []
 
     # --- training -------------------------------------------------------------------------
@@ -82,6 +88,8 @@ class MetaLearner(L.LightningModule):
                 raise NonFiniteLossError(self.global_step, loss.item())
         else:
             loss = self._fast_training_step(batch)
+        if self.global_step % self.trainer.log_every_n_steps == 0:
+            self.history["train"].append([self.global_step, loss.item()])
         # Under DDP each process holds its share of the tasks; the logged loss is their mean.
         self.log("train/meta_loss", loss, prog_bar=True, batch_size=batch.num_tasks,
                  sync_dist=self.trainer.world_size > 1)
@@ -106,13 +114,31 @@ class MetaLearner(L.LightningModule):
             self.fast_step.check_finite()
         return loss.detach().clone()
 
+    def on_train_start(self) -> None:
+        self.clock.start(self.global_step)
+        self._fit_started = time.perf_counter()
+
+    def _tick(self) -> None:
+        """Bring the current training segment's step and seconds up to now (no-op outside fit)."""
+        if self._fit_started is not None:
+            self.clock.stop(self.global_step, time.perf_counter() - self._fit_started)
+
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         if self.fast_step is not None:  # never write parameters updated from a non-finite loss
             self.fast_step.check_finite()
+        self._tick()
+        checkpoint["training_clock"] = self.clock.state_dict()
+        checkpoint["history"] = self.history
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.clock.load_state_dict(checkpoint.get("training_clock", {}))
+        self.history = checkpoint.get("history", {"train": [], "val": []})
 
     def on_train_end(self) -> None:
         if self.fast_step is not None:
             self.fast_step.check_finite()
+        self._tick()
+        self._fit_started = None
 
     def on_train_batch_start(self, batch: Episode, batch_idx: int) -> None:
         self._step_started = time.perf_counter()
@@ -137,7 +163,7 @@ class MetaLearner(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def clip_gradients_by_group(self, optimizer: torch.optim.Optimizer) -> None:
-        """Clip the base net and the encoder + heads separately to global norm `grad_clip` (spec §3.1)."""
+        """Clip the base net and the encoder + heads separately to global norm `grad_clip`."""
         if self.grad_clip is None:
             return
         for group in optimizer.param_groups:
@@ -174,7 +200,10 @@ class MetaLearner(L.LightningModule):
         return metrics
 
     def on_validation_epoch_end(self) -> None:
-        self._summarize_eval("val")
+        metrics = self._summarize_eval("val")
+        if not self.trainer.sanity_checking:
+            self.history["val"].append(
+                [self.global_step, metrics["post_modulation_mse"], metrics["post_adaptation_mse"]])
 
     def on_test_epoch_end(self) -> None:
         self.test_metrics = self._summarize_eval("test")

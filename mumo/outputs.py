@@ -9,7 +9,13 @@ from lightning.pytorch.loggers import Logger, TensorBoardLogger, WandbLogger
 
 from mumo.data.regression import RegressionDataModule
 from mumo.module import MetaLearner
-from mumo.plots import first_tasks_per_mode, plot_adaptation_curve, plot_fits, plot_task_embeddings
+from mumo.plots import (
+    first_tasks_per_mode,
+    plot_adaptation_curve,
+    plot_fits,
+    plot_task_embeddings,
+    plot_training_curve,
+)
 from mumo.results import format_table, write_json
 
 log = logging.getLogger(__name__)
@@ -18,11 +24,14 @@ EMBEDDING_TASKS = 1000  # test tasks shown in the tSNE figure
 
 
 def save_figures(module: MetaLearner, datamodule: RegressionDataModule, results: dict, out: Path) -> dict[str, Path]:
-    """Per-run figures: fits (Fig. 2a/b), adaptation curve, tSNE of task embeddings (Fig. 2c)."""
+    """Per-run figures: fits (Fig. 2a/b), adaptation curve, training curve, tSNE of task
+    embeddings (Fig. 2c)."""
     test_set = datamodule.test_set()
-    figures = {"fits": out / "fits.png", "adaptation_curve": out / "adaptation_curve.png"}
+    figures = {"fits": out / "fits.png", "adaptation_curve": out / "adaptation_curve.png",
+               "training_curve": out / "training_curve.png"}
     plot_fits(module, datamodule.tasks, test_set, figures["fits"])
     plot_adaptation_curve(results, figures["adaptation_curve"])
+    plot_training_curve(results, figures["training_curve"])
     if module.model.encoder is not None:
         figures["task_embeddings"] = out / "task_embeddings.png"
         shown = first_tasks_per_mode(test_set, EMBEDDING_TASKS // datamodule.tasks.modes)

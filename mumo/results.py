@@ -8,15 +8,20 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from mumo.module import MetaLearner
+from mumo.provenance import code_version, environment
 from mumo.threads import Threads
 
 
 def build_results(cfg: DictConfig, module: MetaLearner, steps: int, metrics: dict, threads: Threads,
-                  **extra: Any) -> dict:
-    """The run record: identity of the run, then the test metrics (see README, 'results.json')."""
+                  provenance: dict, **extra: Any) -> dict:
+    """The run record (docs/results.md): what ran, where its numbers came from, the test metrics.
+
+    `cfg` is the config that produced the numbers; it is stored whole and resolved, so that any
+    two runs can be compared key by key. `provenance` says how: trained, resumed or evaluated.
+    """
     model = module.model
     return {
         "method": model.method,
@@ -28,13 +33,18 @@ def build_results(cfg: DictConfig, module: MetaLearner, steps: int, metrics: dic
         "first_order": module.inner_loop.first_order,
         "meta_lr": module.lr,
         "lr_schedule": module.lr_schedule,
-        "engine": cfg.engine,
+        "engine": module.engine.name,
         "meta_batch_size": int(cfg.meta_batch_size),
         "seed": int(cfg.seed),
         "steps": int(steps),
         "threads": threads.count,
         "threads_source": threads.source,
         **extra,
+        "provenance": provenance,
+        "code": code_version(),
+        "environment": environment(cfg.trainer.accelerator),
+        "config": OmegaConf.to_container(cfg, resolve=True),
+        "history": module.history,
         "test": metrics,
     }
 

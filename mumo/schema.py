@@ -13,11 +13,11 @@ from typing import Any, Optional
 
 from omegaconf import DictConfig
 
-from mumo.data.functions import VALID_MODES
+from mumo.data.functions import FAMILY_NAMES
 from mumo.inner_loop import ENGINES, FAST_WEIGHTS
 from mumo.models.modulation import MODULATIONS
 from mumo.module import LR_SCHEDULES
-from mumo.validation import Above, AtLeast, Each, NonEmpty, OneOf, Rule, knob, open_schema, validate
+from mumo.validation import Above, AtLeast, AtMost, Each, NonEmpty, OneOf, Rule, knob, open_schema, validate
 
 ACCELERATORS = ("cpu", "gpu", "cuda", "auto")
 
@@ -54,7 +54,7 @@ class PathsConfig:
 @dataclass
 class RegressionDataConfig:
     _target_: str = "mumo.data.RegressionDataModule"
-    modes: int = knob(OneOf(*VALID_MODES))
+    modes: int = knob(AtLeast(1))
     shots: int = knob(AtLeast(1))
     queries: int = knob(AtLeast(1))
     noise_std: float = knob(AtLeast(0))
@@ -65,9 +65,17 @@ class RegressionDataConfig:
     val_seed: int = knob(AtLeast(0))
     test_seed: int = knob(AtLeast(0))
     eval_batch_size: int = knob(AtLeast(1))
+    families: Optional[list[str]] = knob(NonEmpty(), Each(OneOf(*FAMILY_NAMES)))
 
     @staticmethod
     def cross_checks(v: dict) -> Iterator[tuple[str, str]]:
+        families = v["families"]
+        if families is None and v["modes"] > len(FAMILY_NAMES):
+            yield "modes", f"there are {len(FAMILY_NAMES)} function families ({', '.join(FAMILY_NAMES)}) (got {v['modes']})"
+        if families is not None and len(set(families)) != len(families):
+            yield "families", f"must not repeat a family (got {families})"
+        if families is not None and len(families) != v["modes"]:
+            yield "families", f"names {len(families)} families but modes={v['modes']}: set modes={len(families)}"
         if v["meta_batch_size"] % v["modes"]:
             yield "meta_batch_size", f"must be a multiple of modes={v['modes']} (got {v['meta_batch_size']})"
 
@@ -93,7 +101,8 @@ class MetaModelConfig:
             if layer >= depth:
                 yield "modulated_layers", f"layer {layer} does not exist (hidden layers 0..{depth - 1})"
         if v["per_mode_nets"] and v["modulation"] != "none":
-            yield "per_mode_nets", f"Multi-MAML is a baseline without modulation (got modulation {v['modulation']})"
+            yield "modulation", (f"Multi-MAML is a baseline without modulation (got {v['modulation']}): "
+                                 "choose it with method=multi_maml")
 
 
 @dataclass
@@ -134,13 +143,20 @@ class TrainerConfig:
     enable_model_summary: bool = knob()
     default_root_dir: str = knob()
 
+    @staticmethod
+    def cross_checks(v: dict) -> Iterator[tuple[str, str]]:
+        for key in ("gradient_clip_val", "gradient_clip_algorithm"):
+            if v.get(key) is not None:
+                yield key, ("the meta-learner clips the base net and the encoder + heads separately "
+                            "to model.grad_clip (set that instead)")
+
 
 @open_schema
 @dataclass
 class FileLoggerConfig:
-    """CSVLogger and TensorBoardLogger."""
+    """CSVLogger (mumo's and Lightning's) and TensorBoardLogger."""
 
-    _target_: str = "lightning.pytorch.loggers.CSVLogger"
+    _target_: str = "mumo.loggers.CSVLogger"
     save_dir: str = knob()
     name: str = knob()
     version: Any = knob()
@@ -149,7 +165,7 @@ class FileLoggerConfig:
 @open_schema
 @dataclass
 class WandbLoggerConfig:
-    _target_: str = "lightning.pytorch.loggers.WandbLogger"
+    _target_: str = "mumo.loggers.WandbLogger"
     project: str = knob()
     entity: Optional[str] = knob()
     group: Optional[str] = knob()
@@ -172,6 +188,12 @@ class CheckpointConfig:
 
 
 @dataclass
+class LastCheckpointConfig:
+    _target_: str = "mumo.callbacks.LastCheckpoint"
+    dirpath: str = knob()
+
+
+@dataclass
 class ProgressBarConfig:
     _target_: str = "mumo.callbacks.MetaIterationProgressBar"
     refresh_rate: int = knob(AtLeast(0))
@@ -183,10 +205,13 @@ SCHEMAS: dict[str, type] = {
     "mumo.models.MetaModel": MetaModelConfig,
     "mumo.inner_loop.InnerLoop": InnerLoopConfig,
     "lightning.Trainer": TrainerConfig,
+    "mumo.loggers.CSVLogger": FileLoggerConfig,
     "lightning.pytorch.loggers.CSVLogger": FileLoggerConfig,
     "lightning.pytorch.loggers.TensorBoardLogger": FileLoggerConfig,
+    "mumo.loggers.WandbLogger": WandbLoggerConfig,
     "lightning.pytorch.loggers.WandbLogger": WandbLoggerConfig,
     "lightning.pytorch.callbacks.ModelCheckpoint": CheckpointConfig,
+    "mumo.callbacks.LastCheckpoint": LastCheckpointConfig,
     "mumo.callbacks.MetaIterationProgressBar": ProgressBarConfig,
 }
 
@@ -197,7 +222,7 @@ class TrainConfig:
     """conf/train.yaml: the top-level knobs first (errors name them), then the groups."""
 
     seed: int = knob(AtLeast(0))
-    modes: int = knob(OneOf(*VALID_MODES))
+    modes: int = knob(AtLeast(1))
     tasks_per_mode: int = knob(AtLeast(1))
     meta_batch_size: int = knob(AtLeast(1))
     inner_steps: int = knob(AtLeast(0))
@@ -248,7 +273,7 @@ class BenchConfig:
     modulations: list[str] = knob(NonEmpty(), Each(OneOf(*MODULATIONS)))
     tasks: list[int] = knob(NonEmpty(), Each(AtLeast(1)))
     l2l_max_tasks: int = knob(AtLeast(0))
-    modes: int = knob(OneOf(*VALID_MODES))
+    modes: int = knob(AtLeast(1), AtMost(len(FAMILY_NAMES)))
     inner_steps: int = knob(AtLeast(0))
     first_order: bool = knob()
     paper_layers: bool = knob()

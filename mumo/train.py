@@ -6,20 +6,24 @@
 
 from __future__ import annotations
 
-import time
+import json
+import logging
 from pathlib import Path
 
 import hydra
 import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
-from mumo.checkpoints import load_checkpoint
+from mumo.checkpoints import find_checkpoint, load_checkpoint
 from mumo.cli import report_errors
 from mumo.config import instantiate, portable_config
 from mumo.outputs import close_loggers, write_outputs
+from mumo.provenance import provenance
 from mumo.results import build_results
 from mumo.schema import check_train
 from mumo.threads import setup_threads
+
+log = logging.getLogger(__name__)
 
 
 def build_trainer(cfg: DictConfig, **kwargs) -> L.Trainer:
@@ -30,32 +34,46 @@ def build_trainer(cfg: DictConfig, **kwargs) -> L.Trainer:
 
 
 def run(cfg: DictConfig) -> dict:
-    """Train and test as configured; returns what was written to results.json."""
+    """Train (or resume) and test as configured; returns what was written to results.json."""
     check_train(cfg)
     threads = setup_threads(cfg.threads, cfg.data._target_, cfg.trainer.accelerator)
-    if cfg.get("ckpt_path"):
-        load_checkpoint(cfg.ckpt_path)  # a missing, truncated or foreign file fails here, in one line
+    resume = None
+    if cfg.get("ckpt_path"):  # a missing, truncated or foreign file fails here, in one line
+        path = find_checkpoint(cfg.ckpt_path)
+        resume = {"checkpoint": str(path.resolve()), "step": int(load_checkpoint(path)["global_step"])}
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
+    if resume:
+        log.info("resuming from step %d of %s; writing into %s", resume["step"], resume["checkpoint"], out)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = instantiate(cfg.data)
     module = instantiate(cfg.model, mode_names=datamodule.mode_names)
     module.save_hyperparameters({"config": portable_config(cfg)}, logger=False)
     trainer = build_trainer(cfg)
     for logger in trainer.loggers:
+        if resume and hasattr(logger, "continue_from"):
+            logger.continue_from(resume["step"])
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
 
-    started = time.perf_counter()
-    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
-    train_seconds = time.perf_counter() - started
+    trainer.fit(module, datamodule=datamodule, ckpt_path=resume["checkpoint"] if resume else None)
     trainer.test(module, datamodule=datamodule, verbose=False)
 
-    results = build_results(cfg, module, trainer.global_step, module.test_metrics, threads,
-                            train_seconds=round(train_seconds, 3))
+    origin = provenance("resumed", module.clock, **resume) if resume else provenance("trained", module.clock)
+    results = build_results(cfg, module, trainer.global_step, module.test_metrics, threads, origin,
+                            train_seconds=module.clock.this_run_seconds)
     if trainer.is_global_zero:  # under DDP every process has the same results; one writes them
+        keep_previous_results(out)
         write_outputs(out, results, module, datamodule, trainer.loggers)
     close_loggers(trainer.loggers)
     return results
+
+
+def keep_previous_results(out: Path) -> None:
+    """A resumed run that had already finished keeps its earlier results as results-<steps>.json."""
+    previous = out / "results.json"
+    if previous.is_file():
+        steps = json.loads(previous.read_text()).get("steps", "earlier")
+        previous.rename(out / f"results-{steps}.json")
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")

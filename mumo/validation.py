@@ -47,6 +47,16 @@ class AtLeast(Rule):
 
 
 @dataclasses.dataclass(frozen=True)
+class AtMost(Rule):
+    bound: float
+
+    def __call__(self, value: Any) -> str | None:
+        if _number(value) and math.isfinite(value) and value <= self.bound:
+            return None
+        return f"must be <= {self.bound} (got {value})"
+
+
+@dataclasses.dataclass(frozen=True)
 class Above(Rule):
     bound: float
 

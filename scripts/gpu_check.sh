@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One-command GPU check for the fast path (issue 4). Run on a CUDA machine from the repo root:
+# One-command GPU check for the fast path. Run on a CUDA machine from the repo root:
 #   bash scripts/gpu_check.sh [OUT_DIR]
 # 1. the CUDA-graph fast path against the eager path (20 steps, same losses and parameters);
 # 2. python -m mumo.bench device=cuda (batched eager with dense fast weights vs the fast path; none/film; 50, 500, 5000 tasks);

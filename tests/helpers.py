@@ -33,6 +33,19 @@ def compose_train(output_dir: Path, *overrides: str, fast: bool = True) -> DictC
         return compose("train", overrides=[*(FAST if fast else []), f"paths.output_dir={output_dir}", *overrides])
 
 
+def comparable(results: dict) -> dict:
+    """results.json without what differs between identical runs: wall times, where it wrote, how
+    its thread count was chosen (the config is kept as the report compares it)."""
+    from mumo.report import settings
+
+    out = {k: v for k, v in results.items() if k not in ("train_seconds", "threads_source", "provenance", "config")}
+    out["settings"] = settings(results["config"])
+    out["provenance"] = {k: v for k, v in results["provenance"].items()
+                         if k not in ("train_seconds_total", "segments", "checkpoint")}
+    out["segments"] = [(s["from_step"], s["to_step"]) for s in results["provenance"]["segments"]]
+    return out
+
+
 def cli_env() -> dict[str, str]:
     return {**os.environ, "PYTHONUNBUFFERED": "1", "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
 

@@ -8,7 +8,8 @@ import torch
 from helpers import FAST, compose_train, run_cli
 
 from mumo.data.functions import RegressionTasks
-from mumo.errors import NonFiniteLossError
+from mumo.errors import ConfigError, NonFiniteLossError
+from mumo.schema import check_train
 from mumo.train import run
 
 
@@ -52,3 +53,19 @@ def test_truncated_or_missing_checkpoints_give_one_line_errors(workdir: Path, en
         assert proc.stderr.strip().splitlines()[-1].startswith(message)
         assert "Traceback" not in proc.stderr
     assert original.read_bytes() == data  # nothing already written is touched
+
+
+def test_a_failed_run_or_evaluation_leaves_no_run_directory(workdir: Path):
+    proc = run_cli("-m", "mumo.train", "inner_lr=-1", cwd=workdir)
+    assert proc.returncode == 1 and proc.stderr.strip().endswith("error: inner_lr: must be > 0 (got -1.0)")
+    proc = run_cli("-m", "mumo.evaluate", f"ckpt_path={workdir}", cwd=workdir)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().endswith(f"error: ckpt_path: {workdir} is a directory without checkpoints/last.ckpt")
+    assert not [p for p in workdir.rglob("*") if p.is_file()]  # no run directory for the report to list
+
+
+def test_model_multi_maml_stores_the_modulation_it_runs_with(tmp_path: Path):
+    cfg = compose_train(tmp_path, "model=multi_maml")
+    assert cfg.modulation.name == cfg.model.model.modulation == "none" and cfg.model.model.per_mode_nets == 2
+    with pytest.raises(ConfigError, match="modulation.name: Multi-MAML is a baseline without modulation"):
+        check_train(compose_train(tmp_path, "model=multi_maml", "modulation=film"))

@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import FAST, run_cli
+from helpers import FAST, comparable, run_cli
 
 SWEEP = [*FAST, "logger=none", "callbacks.progress_bar.refresh_rate=0"]
 
@@ -13,10 +13,7 @@ SWEEP = [*FAST, "logger=none", "callbacks.progress_bar.refresh_rate=0"]
 def job_results(sweep: Path) -> dict[str, dict]:
     out = {}
     for path in sorted(sweep.glob("*/results.json")):
-        results = json.loads(path.read_text())
-        for key in ("train_seconds", "threads_source"):  # wall time, and how the one thread was chosen
-            results.pop(key)
-        out[path.parent.name] = results
+        out[path.parent.name] = comparable(json.loads(path.read_text()))
     return out
 
 

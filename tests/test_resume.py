@@ -1,5 +1,8 @@
-"""A run killed with SIGKILL and resumed from last.ckpt ends with the numbers of an uninterrupted run."""
+"""A run killed with SIGKILL and resumed from its directory ends with the numbers of an
+uninterrupted run, in its own directory, with one metric history and the training time of both
+segments."""
 
+import csv
 import json
 import os
 import signal
@@ -11,10 +14,17 @@ from pathlib import Path
 import torch
 from helpers import FAST
 
-TRAIN = [sys.executable, "-m", "mumo.train", *FAST, "trainer.max_steps=40", "val_every=4", "logger=none"]
+TRAIN = [sys.executable, "-m", "mumo.train", *FAST, "trainer.max_steps=40", "val_every=4",
+         "+logger.csv.flush_logs_every_n_steps=1", "callbacks.progress_bar.refresh_rate=0"]
 
 
-def test_sigkill_then_resume_reproduces_the_uninterrupted_run(workdir: Path):
+def meta_losses(run: Path) -> list[tuple[int, str]]:
+    """(step, train/meta_loss) of every row of the run's metrics.csv that has one, in file order."""
+    with open(run / "csv" / "metrics.csv", newline="") as f:
+        return [(int(r["step"]), r["train/meta_loss"]) for r in csv.DictReader(f) if r["train/meta_loss"]]
+
+
+def test_sigkill_then_resume_continues_the_run_in_its_own_directory(workdir: Path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     subprocess.run([*TRAIN, "hydra.run.dir=full"], cwd=workdir, env=env, check=True, capture_output=True)
     expected = json.loads((workdir / "full" / "results.json").read_text())
@@ -31,11 +41,43 @@ def test_sigkill_then_resume_reproduces_the_uninterrupted_run(workdir: Path):
     victim.wait()
     killed_at = torch.load(last, weights_only=True)["global_step"]
     assert 12 <= killed_at < 40 and not (workdir / "killed" / "results.json").exists()
+    original_config = (workdir / "killed" / ".hydra" / "config.yaml").read_text()
 
-    proc = subprocess.run([*TRAIN, f"ckpt_path={last}", "hydra.run.dir=resumed"], cwd=workdir, env=env,
-                          capture_output=True, text=True)
+    # ckpt_path=<run directory>: no hydra.run.dir, the run continues where it was
+    proc = subprocess.run([*TRAIN, "ckpt_path=killed"], cwd=workdir, env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    resumed = json.loads((workdir / "resumed" / "results.json").read_text())
+    assert sorted(p.name for p in workdir.iterdir()) == ["full", "killed"]  # no new run directory
+    assert "dirpath has changed" not in proc.stderr
+    resumed = json.loads((workdir / "killed" / "results.json").read_text())
     assert resumed["steps"] == expected["steps"] == 40
-    assert resumed["test"] == expected["test"]
-    assert torch.load(last, weights_only=True)["global_step"] == killed_at  # the old run's files are untouched
+    assert resumed["test"] == expected["test"] and resumed["history"] == expected["history"]
+
+    provenance = resumed["provenance"]
+    assert provenance["kind"] == "resumed" and provenance["checkpoint_step"] == killed_at
+    assert provenance["checkpoint"] == str(last.resolve())
+    segments = provenance["segments"]
+    assert [(s["from_step"], s["to_step"]) for s in segments] == [(0, killed_at), (killed_at, 40)]
+    assert resumed["train_seconds"] == segments[1]["seconds"]
+    assert provenance["train_seconds_total"] == round(segments[0]["seconds"] + segments[1]["seconds"], 3)
+    assert segments[0]["seconds"] > 0
+
+    # one metric history: every step once, in order, the same losses as the uninterrupted run
+    losses = meta_losses(workdir / "killed")
+    assert [step for step, _ in losses] == sorted({step for step, _ in losses})
+    assert losses == meta_losses(workdir / "full")
+    assert (workdir / "killed" / ".hydra" / "config.yaml").read_text() == original_config
+    (resume_dir,) = (workdir / "killed" / ".hydra").glob("resume-*")
+    assert "ckpt_path=killed" in (resume_dir / "overrides.yaml").read_text()
+
+
+def test_resuming_a_finished_run_keeps_its_earlier_results(workdir: Path):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    short = [arg for arg in TRAIN if not arg.startswith("trainer.max_steps")]
+    subprocess.run([*short, "trainer.max_steps=4", "hydra.run.dir=run"], cwd=workdir, env=env, check=True,
+                   capture_output=True)
+    first = (workdir / "run" / "results.json").read_text()
+    proc = subprocess.run([*short, "trainer.max_steps=8", "ckpt_path=run/checkpoints/last.ckpt"], cwd=workdir,
+                          env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (workdir / "run" / "results-4.json").read_text() == first
+    assert json.loads((workdir / "run" / "results.json").read_text())["steps"] == 8

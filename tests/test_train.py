@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers import FAST, compose_train, run_cli
+from helpers import FAST, comparable, compose_train, run_cli
 from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
 
 from mumo.config import CONFIG_DIR, instantiate
 from mumo.evaluate import evaluate
@@ -33,9 +34,25 @@ def test_training_run_writes_results_checkpoint_and_figure(tmp_path: Path):
     assert set(test["per_mode"]) == {"sinusoid", "linear"}
     assert REQUIRED_TEST_KEYS - {"per_mode"} <= set(test["per_mode"]["linear"])
     assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
-    assert (tmp_path / "fits.png").stat().st_size > 10_000
+    for figure in ("fits", "adaptation_curve", "training_curve", "task_embeddings"):
+        assert (tmp_path / f"{figure}.png").stat().st_size > 10_000, figure
     metrics = (tmp_path / "csv" / "metrics.csv").read_text()
     assert "train/meta_loss" in metrics and "val/post_adaptation_mse" in metrics and "train/tasks_per_s" in metrics
+
+
+def test_results_json_says_what_ran_and_where_it_came_from(tmp_path: Path):
+    cfg = compose_train(tmp_path, "modulation=film", "seed=3")
+    results = run(cfg)
+    assert results["config"] == OmegaConf.to_container(cfg, resolve=True)  # every key, resolved
+    assert results["config"]["modulation"]["layers"] is None and results["config"]["inner_lr"] == 0.001
+    assert len(results["code"]["commit"]) == 40 and isinstance(results["code"]["dirty"], bool)
+    assert results["environment"]["device"] == "cpu" and results["environment"]["torch"] == torch.__version__
+    provenance = results["provenance"]
+    assert provenance["kind"] == "trained" and "checkpoint" not in provenance
+    assert [(s["from_step"], s["to_step"]) for s in provenance["segments"]] == [(0, 6)]
+    assert provenance["train_seconds_total"] == results["train_seconds"] > 0
+    assert [step for step, _ in results["history"]["train"]] == [0, 2, 4]  # every log_every_n_steps
+    assert [row[0] for row in results["history"]["val"]] == [3, 6]  # [step, after modulation, after adaptation]
 
 
 def test_results_json_is_written_atomically_with_the_usual_permissions(tmp_path: Path):
@@ -51,8 +68,7 @@ def test_results_json_is_written_atomically_with_the_usual_permissions(tmp_path:
 def test_runs_with_the_same_seed_give_identical_results(tmp_path: Path):
     a = run(compose_train(tmp_path / "a", "modulation=sigmoid"))
     b = run(compose_train(tmp_path / "b", "modulation=sigmoid"))
-    a.pop("train_seconds"), b.pop("train_seconds")
-    assert a == b
+    assert comparable(a) == comparable(b)
 
 
 def test_maml_has_no_modulation_and_matches_its_prior(tmp_path: Path):
@@ -82,13 +98,21 @@ def test_evaluate_reproduces_the_training_test_metrics(tmp_path: Path):
         cfg = compose("evaluate", overrides=[f"ckpt_path={tmp_path}/run/checkpoints/last.ckpt",
                                              f"paths.output_dir={tmp_path}/eval"])
     evaluated = evaluate(cfg)
-    assert evaluated["test"] == trained["test"]
+    assert evaluated["test"] == trained["test"] and evaluated["history"] == trained["history"]
     assert evaluated["steps"] == trained["steps"]
-    assert json.loads((tmp_path / "eval" / "results.json").read_text())["checkpoint"].endswith("last.ckpt")
-    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose("evaluate", overrides=[f"ckpt_path={tmp_path}/run/checkpoints/last.ckpt", "inner_steps=4",
+    provenance = json.loads((tmp_path / "eval" / "results.json").read_text())["provenance"]
+    assert provenance["kind"] == "evaluated" and provenance["checkpoint_step"] == 6
+    assert provenance["checkpoint"] == str(tmp_path / "run" / "checkpoints" / "last.ckpt")
+    # the checkpoint's training time: up to when it was written, right after the last validation
+    assert 0 < provenance["train_seconds_total"] <= trained["provenance"]["train_seconds_total"]
+    assert [(s["from_step"], s["to_step"]) for s in provenance["segments"]] == [(0, 6)]
+    assert evaluated["config"]["paths"]["output_dir"] == str(tmp_path / "eval")
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):  # a run directory finds its last.ckpt
+        cfg = compose("evaluate", overrides=[f"ckpt_path={tmp_path}/run", "inner_steps=4",
                                              f"paths.output_dir={tmp_path}/eval4"])
-    assert len(evaluate(cfg)["test"]["mse_by_step"]) == 5
+    evaluated = evaluate(cfg)
+    assert len(evaluated["test"]["mse_by_step"]) == 5 and evaluated["config"]["inner_steps"] == 4
+    assert evaluated["config"]["model"]["inner_loop"]["steps"] == 4  # the override reached what ran
 
 
 def test_l2l_engine_trains_to_the_same_numbers(tmp_path: Path):
@@ -100,6 +124,7 @@ def test_l2l_engine_trains_to_the_same_numbers(tmp_path: Path):
         torch.set_default_dtype(torch.float32)
     for key in ("post_modulation_mse", "post_adaptation_mse"):
         assert batched["test"][key] == pytest.approx(l2l["test"][key], rel=1e-9)
+    assert (batched["engine"], l2l["engine"]) == ("batched", "l2l")  # the engine that ran, figures included
 
 
 def test_cli_sweep_over_modulations(workdir: Path):

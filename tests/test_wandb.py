@@ -7,6 +7,8 @@ import pytest
 from helpers import compose_train
 from wandb_records import read_records
 
+from mumo.config import run_name, swept_keys
+from mumo.loggers import previous_wandb_run
 from mumo.train import run
 
 
@@ -47,7 +49,26 @@ def test_wandb_logger_writes_an_offline_run(tmp_path: Path, monkeypatch: pytest.
     assert media["test/results/_type"] == "table-file"
     assert logged["summary"]["results/method"] == "mumomaml"
     images = list((run_dir / "files" / "media" / "images").rglob("*.png"))
-    assert len(images) == 3
+    assert len(images) == 4  # fits, adaptation curve, training curve, task embeddings
     (table,) = (run_dir / "files" / "media" / "table").rglob("*.table.json")
     data = json.loads(table.read_text())
     assert data["columns"][0] == "tasks" and [r[0] for r in data["data"]] == ["all", "sinusoid", "linear"]
+
+
+def test_runs_are_named_after_their_swept_keys_not_evaluation_set_overrides(tmp_path: Path):
+    overrides = ["modulation=film", "modes=3", "data.test_tasks_per_mode=20", "trainer.log_every_n_steps=2",
+                 "trainer.max_steps=6"]
+    assert run_name(overrides) == "modes=3,modulation=film,trainer.max_steps=6"  # a single run
+    (tmp_path / "multirun.yaml").write_text(  # as Hydra writes it into the sweep directory
+        "hydra:\n  overrides:\n    task:\n    - modulation=film,sigmoid\n    - trainer.max_steps=6\n"
+        "    - data.test_tasks_per_mode=20\n")
+    swept = swept_keys(tmp_path, {"modes": "3,2", "method": "maml"})
+    assert swept == {"modulation", "modes"}
+    assert run_name(overrides, swept) == "modes=3,modulation=film"
+
+
+def test_a_resumed_run_continues_its_wandb_run(tmp_path: Path):
+    assert previous_wandb_run(tmp_path) is None
+    for name in ("offline-run-20261201_101010-first1", "offline-run-20261201_111111-second2", "latest-run"):
+        (tmp_path / "wandb" / name).mkdir(parents=True)
+    assert previous_wandb_run(tmp_path) == "second2"

@@ -1,8 +1,8 @@
-"""Multimodal few-shot regression task distributions (spec §1; paper §4.1).
+"""Multimodal few-shot regression task distributions (paper §4.1).
 
 Each family draws its parameters per task from uniform ranges; inputs are x ~ U(-5, 5); every
 target (support and query) gets N(0, sigma^2) noise. A meta-batch is stratified: the same number
-of tasks of every mode, concatenated in mode order (spec §1.5).
+of tasks of every mode, concatenated in mode order.
 """
 
 from __future__ import annotations
@@ -68,11 +68,13 @@ FAMILIES: tuple[FunctionFamily, ...] = (
     ),
 )
 
-VALID_MODES = (2, 3, 5)
+FAMILY_NAMES = tuple(f.name for f in FAMILIES)
 
 
 class RegressionTasks:
-    """The multimodal regression task distribution with `modes` families.
+    """The multimodal regression task distribution with `modes` families: the first `modes` of
+    FAMILIES (the paper's 2, 3 and 5 modes), or the ones named in `families` (then `modes` is
+    their number).
 
     `sample` draws a stratified meta-batch in one vectorised pass per family from the given
     generator, so the same generator state always gives the same tasks.
@@ -85,9 +87,11 @@ class RegressionTasks:
         queries: int = 5,
         noise_std: float = 0.3,
         input_range: tuple[float, float] = (-5.0, 5.0),
+        families: list[str] | None = None,
     ) -> None:
         self.modes = modes
-        self.families = FAMILIES[:modes]
+        by_name = {f.name: f for f in FAMILIES}
+        self.families = tuple(by_name[name] for name in families) if families else FAMILIES[:modes]
         self.shots, self.queries = shots, queries
         self.noise_std = float(noise_std)
         self.input_range = tuple(input_range)

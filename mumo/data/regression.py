@@ -1,6 +1,6 @@
 """LightningDataModule for multimodal few-shot regression.
 
-Training draws fresh stratified meta-batches forever from a seeded generator (spec §1.6);
+Training draws fresh stratified meta-batches forever from a seeded generator;
 validation and test use fixed task sets built from their own seeds, identical across runs,
 methods and training seeds, so numbers compare.
 """
@@ -81,6 +81,8 @@ class RegressionDataModule(L.LightningDataModule):
         val_tasks_per_mode / test_tasks_per_mode: size of the fixed evaluation sets.
         val_seed / test_seed: seeds of the fixed evaluation sets (not tied to `seed`).
         eval_batch_size: tasks per evaluation batch.
+        families: the function families to draw tasks from, by name (e.g. [sinusoid, quadratic]);
+            None: the first `modes` (see `RegressionTasks`).
     """
 
     # threads=auto on the CPU (mumo.threads): on a 2-core machine one thread was as fast as two idle
@@ -101,9 +103,10 @@ class RegressionDataModule(L.LightningDataModule):
         val_seed: int = 1_000_003,
         test_seed: int = 2_000_003,
         eval_batch_size: int = 1000,
+        families: list[str] | None = None,
     ) -> None:
         super().__init__()
-        self.tasks = RegressionTasks(modes, shots, queries, noise_std)
+        self.tasks = RegressionTasks(modes, shots, queries, noise_std, families=families)
         self.train_stream = TaskStream(self.tasks, meta_batch_size // modes, seed)
         self.val_tasks_per_mode, self.test_tasks_per_mode = val_tasks_per_mode, test_tasks_per_mode
         self.val_seed, self.test_seed = val_seed, test_seed

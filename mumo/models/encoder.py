@@ -1,4 +1,4 @@
-"""Model-based meta-learner: task encoder and modulation heads (paper §3.1; spec §2.4)."""
+"""Model-based meta-learner: task encoder and modulation heads (paper §3.1)."""
 
 from __future__ import annotations
 

@@ -51,7 +51,7 @@ class MetaModel(nn.Module):
         bias_transform: size of the adapted bias-transformation vector (MAML; 0 = off).
         per_mode_nets: Multi-MAML (GT) with this many modes: one base net per mode, picked by the
             task's ground-truth mode label; each mode also gets a non-adapted N(0, 1)
-            bias-transformation row of size `bias_transform` (spec §2.2). 0 = off.
+            bias-transformation row of size `bias_transform`. 0 = off.
     """
 
     def __init__(

@@ -1,4 +1,4 @@
-"""The base ("task") network f(x; theta), written once for shared and per-task weights (spec §2).
+"""The base ("task") network f(x; theta), written once for shared and per-task weights.
 
 `forward` takes an optional `params` dict. Without it the module's own parameters are used (this
 is how learn2learn's clones call it). With it, every tensor may carry a leading task dimension
@@ -43,11 +43,11 @@ class MLP(nn.Module):
     `forward` takes, for each layer in `modulated_layers`, the factors that `modulation` computed
     from the task's tau (`Modulation.factors`).
 
-    Weights are drawn from N(0, init_std^2) and biases are zero (spec §2). With
+    Weights are drawn from N(0, init_std^2) and biases are zero. With
     `bias_transform > 0` a learnable zero-initialised vector of that size is appended to the input
-    and adapted in the inner loop like any other weight (the MAML baseline, spec §2.1).
+    and adapted in the inner loop like any other weight (the MAML baseline).
     `context_size > 0` widens the input for a vector that the caller passes per task and that is
-    *not* adapted (Multi-MAML's bias transformation, spec §2.2).
+    *not* adapted (Multi-MAML's bias transformation).
     """
 
     def __init__(

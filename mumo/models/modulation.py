@@ -1,4 +1,4 @@
-"""Task-aware modulation of hidden pre-activations (paper §3.2; spec §2.3).
+"""Task-aware modulation of hidden pre-activations (paper §3.2).
 
 tau is computed once per task from the support set. Each modulation turns it, once per task, into
 factors that broadcast over the task's points (`factors`), and applies them to a pre-activation
@@ -31,7 +31,7 @@ class Modulation:
 
 
 class SoftmaxAttention(Modulation):
-    """h * softmax(tau), normalised across the units of the layer (spec §5.16: no temperature)."""
+    """h * softmax(tau), normalised across the units of the layer (no temperature, as in the original code)."""
 
     name = "softmax"
 
