@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from mumo.models.fast_weights import LowRankWeight
 from mumo.models.modulation import Modulation
 
+ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh}
 Params = dict[str, Tensor | LowRankWeight]
 Tape = dict[str, tuple[Tensor, Tensor]]  # weight name -> (layer input, layer output)
 
@@ -38,12 +39,13 @@ def concat_bias_transform(x: Tensor, bias_transform: Tensor) -> Tensor:
 
 
 class MLP(nn.Module):
-    """ReLU MLP whose hidden pre-activations can be modulated per task.
+    """MLP whose hidden pre-activations can be modulated per task (ReLU or tanh hidden units).
 
     `forward` takes, for each layer in `modulated_layers`, the factors that `modulation` computed
     from the task's tau (`Modulation.factors`).
 
-    Weights are drawn from N(0, init_std^2) and biases are zero. With
+    Weights are drawn from N(0, init_std^2) (`init="normal"`, the regression networks) or
+    Glorot-uniform (`init="xavier"`, the RL policy); biases are zero. With
     `bias_transform > 0` a learnable zero-initialised vector of that size is appended to the input
     and adapted in the inner loop like any other weight (the MAML baseline).
     `context_size > 0` widens the input for a vector that the caller passes per task and that is
@@ -60,13 +62,19 @@ class MLP(nn.Module):
         bias_transform: int = 0,
         context_size: int = 0,
         init_std: float = 0.01,
+        activation: str = "relu",
+        init: str = "normal",
     ) -> None:
         super().__init__()
         sizes = [in_features + bias_transform + context_size, *hidden_sizes, out_features]
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
         for layer in self.layers:
-            nn.init.normal_(layer.weight, std=init_std)
+            if init == "xavier":
+                nn.init.xavier_uniform_(layer.weight)
+            else:
+                nn.init.normal_(layer.weight, std=init_std)
             nn.init.zeros_(layer.bias)
+        self.activation = ACTIVATIONS[activation]
         self.bias_transform = nn.Parameter(torch.zeros(bias_transform)) if bias_transform else None
         self.hidden_sizes = list(hidden_sizes)
         self.modulation = modulation
@@ -100,5 +108,5 @@ class MLP(nn.Module):
             if i < len(self.hidden_sizes):
                 if i in factors_of:
                     h = self.modulation(h, factors_of[i])
-                h = torch.relu(h)
+                h = self.activation(h)
         return h

@@ -1,0 +1,159 @@
+"""Meta-RL adaptation and ProMP's meta-objective, batched over tasks (paper §3.2; Rothfuss et
+al., ProMP, 2019).
+
+One meta-iteration, for T tasks at once (MuMoMAML's stage order; MAML skips the modulation):
+
+    stage 0: R rollouts per task with theta, un-modulated -> D_0; tau = encoder(D_0)
+             theta_1 = theta - alpha grad L_in(theta; D_0)            (un-modulated gradient)
+    stage j: R rollouts with theta_j modulated by tau -> D_j
+             theta_{j+1} = theta_j - alpha grad L_in(theta_j, tau; D_j)   (j < K)
+    outer:   `num_promp_steps` Adam steps on J(theta, encoder) rebuilt from D_0..D_K
+
+tau is computed once per task from D_0 and never adapted; the encoder gets its gradient through
+stages >= 1 only. Per-task fast weights carry a leading task dimension and one `autograd.grad` of
+the summed per-task losses gives every task's own gradient (`mumo.inner_loop.InnerLoop.step`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from mumo.inner_loop import InnerLoop
+from mumo.models.mlp import Params
+from mumo.rl.advantages import task_advantages
+from mumo.rl.navigation import BatchedNavigation, policy_to_env
+from mumo.rl.policy import Factors, MetaPolicy, kl_divergence, log_prob
+
+
+@dataclass
+class Batch:
+    """One stage's rollouts of every task, [T, R, H, ...], with what the sampling policy gave."""
+
+    observations: Tensor  # [T, R, H, d]
+    actions: Tensor  # [T, R, H, A], policy scale (what the encoder and the likelihoods see)
+    rewards: Tensor  # [T, R, H]
+    old_mean: Tensor  # [T, R, H, A]
+    old_log_std: Tensor  # [T, 1, 1, A]
+    advantages: Tensor | None = None  # [T, R, H]
+
+    @property
+    def returns(self) -> Tensor:
+        """Undiscounted return of every rollout [T, R]."""
+        return self.rewards.sum(-1)
+
+    def encoder_input(self) -> Tensor:
+        """Per-step (s_t, a_t, r_t) of every rollout: [T, R, H, d + A + 1]."""
+        return torch.cat([self.observations, self.actions, self.rewards.unsqueeze(-1)], dim=-1)
+
+
+@torch.no_grad()
+def collect(meta: MetaPolicy, params: Params, factors: Factors | None, goals: Tensor, rollouts: int, horizon: int,
+            policy_scale: float, generator: torch.Generator) -> Batch:
+    """`rollouts` episodes of `horizon` steps for every task (goals [T, 2]) with its own policy."""
+    tasks = len(goals)
+    env = BatchedNavigation(goals.repeat_interleave(rollouts, dim=0))
+    obs = env.reset(generator)
+    observations, actions, rewards, means = [], [], [], []
+    log_std = None
+    for _ in range(horizon):
+        mean, log_std = meta.policy(obs.view(tasks, rollouts, -1), params, factors)
+        noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype)
+        action = mean + log_std.exp() * noise
+        observations.append(obs.view(tasks, rollouts, -1))
+        obs, reward = env.step(policy_to_env(action.view(tasks * rollouts, -1), policy_scale))
+        actions.append(action), rewards.append(reward.view(tasks, rollouts)), means.append(mean)
+    batch = Batch(torch.stack(observations, 2), torch.stack(actions, 2), torch.stack(rewards, 2),
+                  torch.stack(means, 2), log_std.unsqueeze(1).clone())  # not a view of theta
+    batch.advantages = task_advantages(batch.observations, batch.rewards)
+    return batch
+
+
+def distribution(meta: MetaPolicy, params: Params, factors: Factors | None, batch: Batch) -> tuple[Tensor, Tensor]:
+    """The policy's means [T, R, H, A] and log-stds [T, 1, 1, A] on a batch's observations."""
+    tasks, rollouts, horizon, size = batch.observations.shape
+    mean, log_std = meta.policy(batch.observations.reshape(tasks, rollouts * horizon, size), params, factors)
+    return mean.view(*batch.actions.shape), log_std.unsqueeze(1)
+
+
+def likelihood_ratio(meta: MetaPolicy, params: Params, factors: Factors | None, batch: Batch) -> Tensor:
+    """pi(a | s) / pi_old(a | s) on every sample [T, R, H]."""
+    mean, log_std = distribution(meta, params, factors, batch)
+    return torch.exp(log_prob(batch.actions, mean, log_std) - log_prob(batch.actions, batch.old_mean, batch.old_log_std))
+
+
+def inner_loss(meta: MetaPolicy, params: Params, factors: Factors | None, batch: Batch) -> Tensor:
+    """Sum over tasks of each task's likelihood-ratio surrogate -mean(ratio * A). Its gradient at
+    the sampling policy is the policy gradient; differentiating through it gives ProMP's
+    low-variance curvature estimate."""
+    return -(likelihood_ratio(meta, params, factors, batch) * batch.advantages).flatten(1).mean(1).sum()
+
+
+def stage_factors(factors: Factors | None, stage: int) -> Factors | None:
+    """Stage 0 runs un-modulated (its data is what tau is computed from); later stages modulated."""
+    return factors if stage >= 1 else None
+
+
+@dataclass
+class ProMP:
+    """ProMP's meta-objective with MuMoMAML's stage order.
+
+    Args:
+        inner_loop: the adaptation step (steps K, alpha; no clamp in the original).
+        clip_eps: epsilon of the clipped outer objective on the last stage's data.
+        inner_kl_penalty: eta, the weight of each inner stage's KL(pi_old || pi_theta_j) (fixed).
+    """
+
+    inner_loop: InnerLoop
+    clip_eps: float = 0.1
+    inner_kl_penalty: float = 5e-4
+
+    def adapt(self, meta: MetaPolicy, params: Params, factors: Factors | None, batch: Batch, stage: int,
+              create_graph: bool) -> Params:
+        """theta_{stage+1} from theta_stage and the stage's batch."""
+        loss = inner_loss(meta, params, stage_factors(factors, stage), batch)
+        return self.inner_loop.step(loss, params, {}, create_graph)
+
+    def meta_loss(self, meta: MetaPolicy, batches: list[Batch]) -> Tensor:
+        """J: mean over tasks of the clipped surrogate on the last stage, plus eta times each inner
+        stage's mean KL, rebuilt from theta (and tau from the first stage) with second-order terms."""
+        tasks = len(batches[0].observations)
+        factors = meta.condition(batches[0].encoder_input())
+        params = meta.policy.initial_params(tasks)
+        kl = 0.0
+        for stage, batch in enumerate(batches[:-1]):
+            mean, log_std = distribution(meta, params, stage_factors(factors, stage), batch)
+            kl = kl + kl_divergence(batch.old_mean, batch.old_log_std, mean, log_std).mean()
+            params = self.adapt(meta, params, factors, batch, stage, create_graph=True)
+        last = batches[-1]
+        ratio = likelihood_ratio(meta, params, stage_factors(factors, len(batches) - 1), last)
+        clipped = torch.min(ratio * last.advantages, ratio.clamp(1 - self.clip_eps, 1 + self.clip_eps) * last.advantages)
+        return -clipped.mean() + self.inner_kl_penalty * kl / max(len(batches) - 1, 1)
+
+
+def sample_stages(algo: ProMP, meta: MetaPolicy, goals: Tensor, rollouts: int, horizon: int, policy_scale: float,
+                  generator: torch.Generator, steps: int | None = None, after_modulation: bool = False) -> list[Batch]:
+    """Stages 0..K of one meta-iteration (K = `steps`, default the inner loop's), adapting every
+    task's fast weights between stages without second-order terms.
+
+    With `after_modulation` (evaluation), an extra batch right after stage 0 is collected with theta
+    modulated by tau and no gradient step; for MAML it is a second stage-0 batch.
+    """
+    steps = algo.inner_loop.steps if steps is None else steps
+    params = meta.policy.initial_params(len(goals))
+    factors, batches = None, []
+    for stage in range(steps + 1):
+        batch = collect(meta, params, stage_factors(factors, stage), goals, rollouts, horizon, policy_scale, generator)
+        batches.append(batch)
+        if stage == 0:
+            with torch.no_grad():
+                factors = meta.condition(batch.encoder_input())
+            if after_modulation:
+                batches.append(collect(meta, params, factors, goals, rollouts, horizon, policy_scale, generator))
+        if stage < steps:
+            with torch.enable_grad():
+                adapted = algo.adapt(meta, params, factors, batch, stage, create_graph=False)
+                params = {k: v.detach().requires_grad_() for k, v in adapted.items()}
+    return batches
