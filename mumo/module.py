@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import math
 import time
+from pathlib import Path
 
-import lightning as L
 import torch
 from torch import Tensor
 
@@ -13,20 +12,13 @@ from mumo.data.episode import Episode
 from mumo.errors import NonFiniteLossError
 from mumo.fast_step import MetaIterationStep
 from mumo.inner_loop import InnerLoop, make_engine
-from mumo.metrics import summarize
+from mumo.learner import Learner
 from mumo.models.meta_model import MetaModel
-from mumo.provenance import TrainingClock
+
+EMBEDDING_TASKS = 1000  # test tasks shown in the tSNE figure
 
 
-LR_SCHEDULES = ("constant", "cosine")
-
-
-def cosine_decay(step: int, total: int) -> float:
-    """Factor on the learning rate at meta-iteration `step` of `total`: 1 at 0, 0 at `total`."""
-    return 0.5 * (1.0 + math.cos(math.pi * min(step, total) / total))
-
-
-class MetaLearner(L.LightningModule):
+class MetaLearner(Learner):
     """Trains theta and the encoder/heads jointly through the adapted query loss.
 
     Meta-loss: mean over tasks of the query MSE after `inner_loop.steps` adaptation steps.
@@ -37,6 +29,8 @@ class MetaLearner(L.LightningModule):
     Evaluation (validation and test) records the per-task query MSE after 0..S inner steps;
     `test_metrics` holds the summary of the last test run.
     """
+
+    metric = "mse"
 
     def __init__(
         self,
@@ -51,22 +45,34 @@ class MetaLearner(L.LightningModule):
         fast_path: bool | str = "auto",
         check_finite_every: int = 50,
     ) -> None:
-        super().__init__()
-        self.fast_path, self.lr_schedule = fast_path, lr_schedule
+        super().__init__(lr, lr_schedule, mode_names or [str(m) for m in range(model.per_mode_nets or 1)])
+        self.fast_path = fast_path
         self.check_finite_every = check_finite_every
         self.fast_step: MetaIterationStep | None = None
         self.model = model
         self.inner_loop = inner_loop
         self.engine = make_engine(engine, inner_loop, fast_weights)
-        self.lr, self.grad_clip = lr, grad_clip
-        self.mode_names = mode_names or [str(m) for m in range(model.per_mode_nets or 1)]
-        self.test_metrics: dict | None = None
-        self.clock = TrainingClock()
-        # Training curve, kept with the checkpoint so that a resumed run continues it:
-        # train: [step, meta-loss] every log_every_n_steps; val: [step, post-modulation MSE, post-adaptation MSE].
-        self.history: dict[str, list[list[float]]] = {"train": [], "val": []}
-        self._fit_started: float | None = None
-        self._eval_outputs: list[tuple[Tensor, Tensor]] = []
+        self.grad_clip = grad_clip
+
+    def family_figures(self, datamodule, out: Path) -> dict[str, Path]:
+        """Fits of a few test tasks per mode (Figure 2a/b) and, for MuMoMAML, the tSNE of the task
+        embeddings of up to 1,000 test tasks (Figure 2c)."""
+        from mumo.plots import first_tasks_per_mode, plot_fits, plot_task_embeddings
+
+        test_set = datamodule.test_set()
+        figures = {"fits": out / "fits.png"}
+        plot_fits(self, datamodule.tasks, test_set, figures["fits"])
+        if self.model.encoder is not None:
+            figures["task_embeddings"] = out / "task_embeddings.png"
+            shown = first_tasks_per_mode(test_set, EMBEDDING_TASKS // datamodule.tasks.modes)
+            plot_task_embeddings(self, shown, datamodule.mode_names, figures["task_embeddings"])
+        return figures
+
+    def describe(self) -> dict:
+        loop = self.inner_loop
+        return {"method": self.model.method, "modulation": self.model.modulation, "mode_names": self.mode_names,
+                "inner_steps": loop.steps, "inner_lr": loop.lr, "first_order": loop.first_order, "meta_lr": self.lr,
+                "lr_schedule": self.lr_schedule, "engine": self.engine.name, "metric": self.metric}
 
     # --- training -------------------------------------------------------------------------
     def meta_loss(self, batch: Episode) -> Tensor:
@@ -88,8 +94,7 @@ class MetaLearner(L.LightningModule):
                 raise NonFiniteLossError(self.global_step, loss.item())
         else:
             loss = self._fast_training_step(batch)
-        if self.global_step % self.trainer.log_every_n_steps == 0:
-            self.history["train"].append([self.global_step, loss.item()])
+        self.record_train(loss)
         # Under DDP each process holds its share of the tasks; the logged loss is their mean.
         self.log("train/meta_loss", loss, prog_bar=True, batch_size=batch.num_tasks,
                  sync_dist=self.trainer.world_size > 1)
@@ -114,31 +119,15 @@ class MetaLearner(L.LightningModule):
             self.fast_step.check_finite()
         return loss.detach().clone()
 
-    def on_train_start(self) -> None:
-        self.clock.start(self.global_step)
-        self._fit_started = time.perf_counter()
-
-    def _tick(self) -> None:
-        """Bring the current training segment's step and seconds up to now (no-op outside fit)."""
-        if self._fit_started is not None:
-            self.clock.stop(self.global_step, time.perf_counter() - self._fit_started)
-
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         if self.fast_step is not None:  # never write parameters updated from a non-finite loss
             self.fast_step.check_finite()
-        self._tick()
-        checkpoint["training_clock"] = self.clock.state_dict()
-        checkpoint["history"] = self.history
-
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        self.clock.load_state_dict(checkpoint.get("training_clock", {}))
-        self.history = checkpoint.get("history", {"train": [], "val": []})
+        super().on_save_checkpoint(checkpoint)
 
     def on_train_end(self) -> None:
         if self.fast_step is not None:
             self.fast_step.check_finite()
-        self._tick()
-        self._fit_started = None
+        super().on_train_end()
 
     def on_train_batch_start(self, batch: Episode, batch_idx: int) -> None:
         self._step_started = time.perf_counter()
@@ -149,18 +138,11 @@ class MetaLearner(L.LightningModule):
         self.log("train/tasks_per_s", batch.num_tasks / seconds)
         self.log("train/lr", self.optimizers().param_groups[0]["lr"])
 
-    def configure_optimizers(self) -> torch.optim.Optimizer | dict:
+    def parameter_groups(self) -> list[dict]:
         groups = [{"params": self.model.base_parameters(), "name": "base"}]
         if encoder := self.model.encoder_parameters():
             groups.append({"params": encoder, "name": "encoder"})
-        # The fused kernel (CPU and CUDA) is one op for all parameters: ~10x less than the loop.
-        optimizer = torch.optim.Adam(groups, lr=self.lr, fused=True)
-        if self.lr_schedule == "constant":
-            return optimizer
-        total = self.trainer.max_steps
-        # A function, not a stored T_max: a run resumed with a larger max_steps stretches its decay.
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: cosine_decay(step, total))
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return groups
 
     def clip_gradients_by_group(self, optimizer: torch.optim.Optimizer) -> None:
         """Clip the base net and the encoder + heads separately to global norm `grad_clip`."""
@@ -178,32 +160,5 @@ class MetaLearner(L.LightningModule):
         with torch.enable_grad():
             return self.engine.query_mse(self.model, batch, create_graph=False, all_steps=True).detach()
 
-    def validation_step(self, batch: Episode, batch_idx: int) -> None:
-        self._eval_outputs.append((self.evaluate(batch), batch.mode))
-
-    def test_step(self, batch: Episode, batch_idx: int) -> None:
-        self._eval_outputs.append((self.evaluate(batch), batch.mode))
-
-    def _summarize_eval(self, prefix: str) -> dict:
-        mse = torch.cat([m for m, _ in self._eval_outputs], dim=1)
-        mode = torch.cat([m for _, m in self._eval_outputs])
-        self._eval_outputs.clear()
-        metrics = summarize(mse, mode, self.mode_names)
-        flat = {
-            f"{prefix}/post_modulation_mse": metrics["post_modulation_mse"],
-            f"{prefix}/post_adaptation_mse": metrics["post_adaptation_mse"],
-        }
-        for name, m in metrics["per_mode"].items():
-            flat[f"{prefix}/{name}/post_modulation_mse"] = m["post_modulation_mse"]
-            flat[f"{prefix}/{name}/post_adaptation_mse"] = m["post_adaptation_mse"]
-        self.log_dict(flat, rank_zero_only=True)  # every process evaluates the full fixed set
-        return metrics
-
-    def on_validation_epoch_end(self) -> None:
-        metrics = self._summarize_eval("val")
-        if not self.trainer.sanity_checking:
-            self.history["val"].append(
-                [self.global_step, metrics["post_modulation_mse"], metrics["post_adaptation_mse"]])
-
-    def on_test_epoch_end(self) -> None:
-        self.test_metrics = self._summarize_eval("test")
+    def evaluate_batch(self, batch: Episode) -> tuple[Tensor, Tensor, None]:
+        return self.evaluate(batch), batch.mode, None

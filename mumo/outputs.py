@@ -7,41 +7,26 @@ from pathlib import Path
 
 from lightning.pytorch.loggers import Logger, TensorBoardLogger, WandbLogger
 
-from mumo.data.regression import RegressionDataModule
-from mumo.module import MetaLearner
-from mumo.plots import (
-    first_tasks_per_mode,
-    plot_adaptation_curve,
-    plot_fits,
-    plot_task_embeddings,
-    plot_training_curve,
-)
+from mumo.learner import Learner
+from mumo.plots import plot_adaptation_curve, plot_training_curve
 from mumo.results import format_table, write_json
 
 log = logging.getLogger(__name__)
 
-EMBEDDING_TASKS = 1000  # test tasks shown in the tSNE figure
 
-
-def save_figures(module: MetaLearner, datamodule: RegressionDataModule, results: dict, out: Path) -> dict[str, Path]:
-    """Per-run figures: fits (Fig. 2a/b), adaptation curve, training curve, tSNE of task
-    embeddings (Fig. 2c)."""
-    test_set = datamodule.test_set()
-    figures = {"fits": out / "fits.png", "adaptation_curve": out / "adaptation_curve.png",
-               "training_curve": out / "training_curve.png"}
-    plot_fits(module, datamodule.tasks, test_set, figures["fits"])
+def save_figures(module: Learner, datamodule, results: dict, out: Path) -> dict[str, Path]:
+    """Per-run figures: the adaptation curve and the training curve of every family, then the
+    family's own (`Learner.family_figures`; regression: fits and the tSNE of task embeddings)."""
+    figures = {"adaptation_curve": out / "adaptation_curve.png", "training_curve": out / "training_curve.png"}
     plot_adaptation_curve(results, figures["adaptation_curve"])
     plot_training_curve(results, figures["training_curve"])
-    if module.model.encoder is not None:
-        figures["task_embeddings"] = out / "task_embeddings.png"
-        shown = first_tasks_per_mode(test_set, EMBEDDING_TASKS // datamodule.tasks.modes)
-        plot_task_embeddings(module, shown, datamodule.mode_names, figures["task_embeddings"])
-    return figures
+    return figures | module.family_figures(datamodule, out)
 
 
 def results_rows(results: dict) -> tuple[list[str], list[list]]:
     """The test metrics as a table: one row for all tasks and one per mode."""
-    columns = ["tasks", "num_tasks", "post_modulation_mse", "post_modulation_ci95", "post_adaptation_mse",
+    metric = results.get("metric", "mse")
+    columns = ["tasks", "num_tasks", f"post_modulation_{metric}", "post_modulation_ci95", f"post_adaptation_{metric}",
                "post_adaptation_ci95"]
     test = results["test"]
     groups = [("all", test), *test["per_mode"].items()]
@@ -68,7 +53,7 @@ def log_to_loggers(loggers: list[Logger], figures: dict[str, Path], results: dic
 
 
 def write_outputs(
-    out: Path, results: dict, module: MetaLearner, datamodule: RegressionDataModule, loggers: list[Logger] = ()
+    out: Path, results: dict, module: Learner, datamodule, loggers: list[Logger] = ()
 ) -> dict[str, Path]:
     """Write results.json and the figures into `out`, log them, and print the results table."""
     write_json(out / "results.json", results)

@@ -22,9 +22,9 @@ def save(fig, path: Path, rect: tuple[float, float, float, float] | None = None)
     plt.close(fig)
 
 
-def mse_axis(ax, values: list[float], label: str = "query MSE (test tasks)") -> None:
-    """A query-MSE y axis with plain decimal tick labels (never '1.6675 x 10^1'): log scale when
-    the values span more than a decade, linear otherwise."""
+def metric_axis(ax, values: list[float], label: str = "query MSE (test tasks)") -> None:
+    """A metric's y axis with plain decimal tick labels (never '1.6675 x 10^1'): log scale when
+    the values are positive and span more than a decade (errors), linear otherwise (returns)."""
     from matplotlib.ticker import LogFormatter
 
     lo, hi = min(values), max(values)
@@ -91,18 +91,21 @@ def plot_fits(module: MetaLearner, tasks: RegressionTasks, episode: Episode, pat
     save(fig, path, rect=(0, 0.06, 1, 0.96))
 
 
+METRIC_LABELS = {"mse": "query MSE", "return": "return"}
+
+
 def plot_adaptation_curve(results: dict, path: Path) -> None:
-    """Test query MSE against inner steps taken, overall and per mode, with 95% CIs."""
-    test = results["test"]
+    """The test metric against inner steps taken, overall and per mode, with 95% CIs."""
+    test, metric = results["test"], results.get("metric", "mse")
     fig, ax = plt.subplots(figsize=(5.5, 4))
     curves = [("all tasks", test, "black"), *((n, m, None) for n, m in test["per_mode"].items())]
     for name, m, color in curves:
-        steps = range(len(m["mse_by_step"]))
-        ax.errorbar(steps, m["mse_by_step"], yerr=m["mse_by_step_ci95"], marker="o", capsize=3, label=name,
-                    color=color, lw=2.5 if color else 1.5)
-    mse_axis(ax, [v for _, m, _ in curves for v in m["mse_by_step"]])
+        steps = range(len(m[f"{metric}_by_step"]))
+        ax.errorbar(steps, m[f"{metric}_by_step"], yerr=m[f"{metric}_by_step_ci95"], marker="o", capsize=3,
+                    label=name, color=color, lw=2.5 if color else 1.5)
+    metric_axis(ax, [v for _, m, _ in curves for v in m[f"{metric}_by_step"]], f"{METRIC_LABELS[metric]} (test tasks)")
     ax.set_xlabel("inner steps taken (0 = after modulation)")
-    ax.set_xticks(list(range(len(test["mse_by_step"]))))
+    ax.set_xticks(list(range(len(test[f"{metric}_by_step"]))))
     ax.set_title(f"{results['method']} ({results['modulation']}), {results['modes']} modes")
     ax.legend()
     save(fig, path)
@@ -123,7 +126,7 @@ def plot_training_curve(results: dict, path: Path) -> None:
         ax.plot(steps, modulated, marker="o", color="tab:blue", ls="--", label="validation, after modulation")
         ax.plot(steps, adapted, marker="o", color="tab:red", label="validation, after adaptation")
         values += modulated + adapted
-    mse_axis(ax, values or [1.0], label="query MSE")
+    metric_axis(ax, values or [1.0], label=METRIC_LABELS[results.get("metric", "mse")])
     ax.set_xlabel("meta-iterations")
     ax.set_title(f"{results['method']} ({results['modulation']}), {results['modes']} modes: training")
     ax.legend(fontsize=8)

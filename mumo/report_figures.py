@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 
 from mumo.checkpoints import load_checkpoint, restore_run
 from mumo.errors import MumoError
-from mumo.plots import draw_task, first_tasks_per_mode, fit_curves, input_grid, mse_axis, plt, save
+from mumo.plots import draw_task, first_tasks_per_mode, fit_curves, input_grid, metric_axis, plt, save
 from mumo.report import paper_order, row_key, row_name
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ def plot_adaptation_curves(runs: list[dict], path: Path) -> None:
             mean = curves.mean(0)
             shown += mean.tolist()
             ax.plot(range(len(mean)), mean, marker="o", label=f"{row_name(key)} (n={len(curves)})", **STYLE.get(key[:2], {}))
-        mse_axis(ax, shown)
+        metric_axis(ax, shown)
         ax.set_xlabel("inner steps taken (0 = after modulation)")
         ax.set_title(f"{m} modes")
         ax.legend(fontsize=8)

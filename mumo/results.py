@@ -10,30 +10,23 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from mumo.module import MetaLearner
+from mumo.learner import Learner
 from mumo.provenance import code_version, environment
 from mumo.threads import Threads
 
 
-def build_results(cfg: DictConfig, module: MetaLearner, steps: int, metrics: dict, threads: Threads,
+def build_results(cfg: DictConfig, module: Learner, steps: int, metrics: dict, threads: Threads,
                   provenance: dict, **extra: Any) -> dict:
     """The run record (docs/results.md): what ran, where its numbers came from, the test metrics.
 
     `cfg` is the config that produced the numbers; it is stored whole and resolved, so that any
     two runs can be compared key by key. `provenance` says how: trained, resumed or evaluated.
     """
-    model = module.model
+    identity = module.describe()
     return {
-        "method": model.method,
-        "modulation": model.modulation,
+        **{k: identity[k] for k in ("method", "modulation")},
         "modes": int(cfg.modes),
-        "mode_names": list(module.mode_names),
-        "inner_steps": module.inner_loop.steps,
-        "inner_lr": module.inner_loop.lr,
-        "first_order": module.inner_loop.first_order,
-        "meta_lr": module.lr,
-        "lr_schedule": module.lr_schedule,
-        "engine": module.engine.name,
+        **{k: v for k, v in identity.items() if k not in ("method", "modulation")},
         "meta_batch_size": int(cfg.meta_batch_size),
         "seed": int(cfg.seed),
         "steps": int(steps),
@@ -67,17 +60,17 @@ def write_json(path: Path, obj: Any) -> None:
 
 
 def format_table(results: dict) -> str:
-    """Query MSE after modulation / adaptation with 95% CIs, overall and per mode."""
-    test = results["test"]
+    """The test metric (query MSE, return) after modulation / adaptation with 95% CIs, overall and
+    per mode (and before modulation, where the family measures it)."""
+    test, metric = results["test"], results.get("metric", "mse")
+    stages = [s for s in ("pre_modulation", "post_modulation", "post_adaptation") if f"{s}_{metric}" in test]
+    titles = {"pre_modulation": "before modulation", "post_modulation": "after modulation",
+              "post_adaptation": f"after {results['inner_steps']} steps"}
     lines = [
         f"{results['method']} (modulation={results['modulation']}), {results['modes']} modes, "
-        f"{results['steps']} meta-iterations, seed {results['seed']}, {test['num_tasks']} test tasks",
-        f"{'':<12}{'after modulation':>22}{'after ' + str(results['inner_steps']) + ' steps':>22}",
+        f"{results['steps']} meta-iterations, seed {results['seed']}, {test['num_tasks']} test tasks ({metric})",
+        f"{'':<12}" + "".join(f"{titles[s]:>24}" for s in stages),
     ]
-    rows = [("all", test), *test["per_mode"].items()]
-    for name, m in rows:
-        lines.append(
-            f"{name:<12}{m['post_modulation_mse']:>13.4f} ± {m['post_modulation_ci95']:<6.4f}"
-            f"{m['post_adaptation_mse']:>13.4f} ± {m['post_adaptation_ci95']:<6.4f}"
-        )
+    for name, m in [("all", test), *test["per_mode"].items()]:
+        lines.append(f"{name:<12}" + "".join(f"{m[f'{s}_{metric}']:>15.4f} ± {m[f'{s}_ci95']:<6.4f}" for s in stages))
     return "\n".join(lines)

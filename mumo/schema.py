@@ -16,7 +16,7 @@ from omegaconf import DictConfig
 from mumo.data.functions import FAMILY_NAMES
 from mumo.inner_loop import ENGINES, FAST_WEIGHTS
 from mumo.models.modulation import MODULATIONS
-from mumo.module import LR_SCHEDULES
+from mumo.learner import LR_SCHEDULES
 from mumo.validation import Above, AtLeast, AtMost, Each, NonEmpty, OneOf, Rule, knob, open_schema, validate
 
 ACCELERATORS = ("cpu", "gpu", "cuda", "auto")

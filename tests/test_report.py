@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 
 from mumo.config import compose_config
 from mumo.data import RegressionTasks
-from mumo.plots import input_grid, mse_axis, plt
+from mumo.plots import input_grid, metric_axis, plt
 from mumo.report import PAPER_TABLE1, collect, main as report_main, markdown, table, write_csv
 from mumo.report_figures import figure2
 
@@ -121,7 +121,7 @@ def test_figure2_panels_are_titled_by_their_own_stage():
 def test_mse_axes_label_ticks_in_plain_numbers(values):
     fig, ax = plt.subplots()
     ax.plot(range(len(values)), values)
-    mse_axis(ax, values)
+    metric_axis(ax, values)
     fig.canvas.draw()
     labels = [t.get_text() for t in ax.get_yticklabels() + ax.get_yticklabels(minor=True) if t.get_text()]
     plt.close(fig)

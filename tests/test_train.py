@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 
 from mumo.config import CONFIG_DIR, instantiate
 from mumo.evaluate import evaluate
-from mumo.module import cosine_decay
+from mumo.learner import cosine_decay
 from mumo.results import write_json
 from mumo.train import build_trainer, run
 
