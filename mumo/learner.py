@@ -29,7 +29,7 @@ class Learner(L.LightningModule):
     """Base of the task families' meta-learners.
 
     A subclass sets `metric` ('mse', 'return'), implements the training step and
-    `evaluate_batch(batch) -> (values [S + 1, T], mode [T], before [T] or None)` (the metric
+    `evaluate_batch(batch, batch_idx) -> (values [S + 1, T], mode [T], before [T] or None)` (the metric
     after modulation and after each inner step, and where the family measures it, before
     modulation), `parameter_groups()` and `describe()`.
     """
@@ -103,14 +103,14 @@ class Learner(L.LightningModule):
         self._fit_started = None
 
     # --- evaluation ---------------------------------------------------------------------------
-    def evaluate_batch(self, batch) -> tuple[Tensor, Tensor, Tensor | None]:
+    def evaluate_batch(self, batch, batch_idx: int) -> tuple[Tensor, Tensor, Tensor | None]:
         raise NotImplementedError
 
     def validation_step(self, batch, batch_idx: int) -> None:
-        self._eval_outputs.append(self.evaluate_batch(batch))
+        self._eval_outputs.append(self.evaluate_batch(batch, batch_idx))
 
     def test_step(self, batch, batch_idx: int) -> None:
-        self._eval_outputs.append(self.evaluate_batch(batch))
+        self._eval_outputs.append(self.evaluate_batch(batch, batch_idx))
 
     def _summarize_eval(self, prefix: str) -> dict:
         values, mode, before = zip(*self._eval_outputs)

@@ -160,5 +160,5 @@ class MetaLearner(Learner):
         with torch.enable_grad():
             return self.engine.query_mse(self.model, batch, create_graph=False, all_steps=True).detach()
 
-    def evaluate_batch(self, batch: Episode) -> tuple[Tensor, Tensor, None]:
+    def evaluate_batch(self, batch: Episode, batch_idx: int) -> tuple[Tensor, Tensor, None]:
         return self.evaluate(batch), batch.mode, None

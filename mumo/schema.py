@@ -36,6 +36,12 @@ def threads_knob() -> Any:
     return knob(ThreadCount())
 
 
+def balanced_meta_batch(v: dict) -> Iterator[tuple[str, str]]:
+    """A data module's meta-batch holds the same number of tasks of every mode."""
+    if v["meta_batch_size"] % v["modes"]:
+        yield "meta_batch_size", f"must be a multiple of modes={v['modes']} (got {v['meta_batch_size']})"
+
+
 # --- groups without a _target_ ------------------------------------------------------------------
 @dataclass
 class ModulationConfig:
@@ -76,8 +82,7 @@ class RegressionDataConfig:
             yield "families", f"must not repeat a family (got {families})"
         if families is not None and len(families) != v["modes"]:
             yield "families", f"names {len(families)} families but modes={v['modes']}: set modes={len(families)}"
-        if v["meta_batch_size"] % v["modes"]:
-            yield "meta_batch_size", f"must be a multiple of modes={v['modes']} (got {v['meta_batch_size']})"
+        yield from balanced_meta_batch(v)
 
 
 @dataclass
@@ -125,6 +130,57 @@ class MetaLearnerConfig:
     lr: float = knob(Above(0))
     grad_clip: Optional[float] = knob(Above(0))
     lr_schedule: str = knob(OneOf(*LR_SCHEDULES))
+
+
+# --- targets: the RL family (2-D navigation, ProMP) ----------------------------------------------
+@dataclass
+class NavigationDataConfig:
+    _target_: str = "mumo.rl.data.NavigationDataModule"
+    modes: int = knob(OneOf(2, 4, 6))
+    noise_std: float = knob(AtLeast(0))
+    meta_batch_size: int = knob(AtLeast(1))
+    seed: int = knob(AtLeast(0))
+    val_tasks_per_mode: int = knob(AtLeast(1))
+    test_tasks_per_mode: int = knob(AtLeast(1))
+    val_seed: int = knob(AtLeast(0))
+    test_seed: int = knob(AtLeast(0))
+    eval_batch_size: int = knob(AtLeast(1))
+
+    cross_checks = staticmethod(balanced_meta_batch)
+
+
+@dataclass
+class MetaPolicyConfig:
+    _target_: str = "mumo.rl.policy.MetaPolicy"
+    observation_size: int = knob(AtLeast(1))
+    action_size: int = knob(AtLeast(1))
+    hidden_sizes: list[int] = knob(NonEmpty(), Each(AtLeast(1)))
+    modulation: str = knob(OneOf(*MODULATIONS))
+    encoder_size: int = knob(AtLeast(1))
+
+
+@dataclass
+class ProMPConfig:
+    _target_: str = "mumo.rl.promp.ProMP"
+    inner_loop: Any = knob()
+    clip_eps: float = knob(Above(0))
+    inner_kl_penalty: float = knob(AtLeast(0))
+
+
+@dataclass
+class RLMetaLearnerConfig:
+    _target_: str = "mumo.rl.module.RLMetaLearner"
+    policy: Any = knob()
+    algorithm: Any = knob()
+    rollouts: int = knob(AtLeast(1))
+    horizon: int = knob(AtLeast(1))
+    policy_scale: float = knob(Above(0))
+    promp_steps: int = knob(AtLeast(1))
+    lr: float = knob(Above(0))
+    lr_schedule: str = knob(OneOf(*LR_SCHEDULES))
+    eval_steps: int = knob(AtLeast(0))
+    seed: int = knob(AtLeast(0))
+    eval_seed: int = knob(AtLeast(0))
 
 
 # --- targets: Lightning's Trainer, loggers and callbacks (open: other arguments pass through) -----
@@ -201,6 +257,10 @@ class ProgressBarConfig:
 
 SCHEMAS: dict[str, type] = {
     "mumo.data.RegressionDataModule": RegressionDataConfig,
+    "mumo.rl.data.NavigationDataModule": NavigationDataConfig,
+    "mumo.rl.module.RLMetaLearner": RLMetaLearnerConfig,
+    "mumo.rl.policy.MetaPolicy": MetaPolicyConfig,
+    "mumo.rl.promp.ProMP": ProMPConfig,
     "mumo.module.MetaLearner": MetaLearnerConfig,
     "mumo.models.MetaModel": MetaModelConfig,
     "mumo.inner_loop.InnerLoop": InnerLoopConfig,

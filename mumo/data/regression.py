@@ -7,50 +7,14 @@ methods and training seeds, so numbers compare.
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Iterator
-
 import lightning as L
 import torch
-from torch import Tensor
-from torch.utils.data import DataLoader, IterableDataset
+from torch.utils.data import DataLoader
 
 from mumo.data.episode import Episode
 from mumo.data.functions import RegressionTasks
+from mumo.data.stream import TaskStream
 from mumo.errors import ConfigError
-
-
-class TaskStream(IterableDataset):
-    """An endless stream of meta-batches whose position can be saved and restored exactly.
-
-    Lightning fetches a batch ahead of the one being trained on, so the generator's own state is
-    ahead of training. The stream therefore remembers the state before every batch handed out
-    and not yet consumed (`mark_consumed`), and saves the state before the oldest of them: a
-    resumed run sees exactly the batches an uninterrupted run would have seen.
-    """
-
-    def __init__(self, tasks: RegressionTasks, tasks_per_mode: int, seed: int) -> None:
-        self.tasks, self.tasks_per_mode = tasks, tasks_per_mode
-        self.generator = torch.Generator().manual_seed(seed)
-        self._unconsumed: deque[Tensor] = deque()
-
-    def __iter__(self) -> Iterator[Episode]:
-        self._unconsumed.clear()
-        while True:
-            self._unconsumed.append(self.generator.get_state())
-            yield self.tasks.sample(self.tasks_per_mode, self.generator)
-
-    def mark_consumed(self) -> None:
-        """The oldest batch handed out is now being trained on."""
-        if self._unconsumed:
-            self._unconsumed.popleft()
-
-    def state_dict(self) -> dict:
-        return {"generator": self._unconsumed[0] if self._unconsumed else self.generator.get_state()}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.generator.set_state(state["generator"])
-        self._unconsumed.clear()
 
 
 def rank_share(episode: Episode, rank: int, world_size: int) -> Episode:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import gymnasium as gym
 import numpy as np
@@ -37,6 +38,18 @@ def mode_centres(modes: int) -> Tensor:
     raise ValueError(f"modes must be 2, 4 or 6 (got {modes})")
 
 
+class GoalBatch(NamedTuple):
+    """Navigation tasks: goals [T, 2] and their mode labels [T] (a NamedTuple, so that Lightning
+    moves it between devices as a collection)."""
+
+    goals: Tensor
+    mode: Tensor
+
+    @property
+    def num_tasks(self) -> int:
+        return len(self.goals)
+
+
 @dataclass(frozen=True)
 class GoalDistribution:
     """Goals around `modes` centres with isotropic Gaussian noise of std `noise_std`."""
@@ -44,12 +57,17 @@ class GoalDistribution:
     modes: int = 2
     noise_std: float = 1.0
 
-    def sample(self, tasks_per_mode: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-        """A balanced batch: (goals [M * n, 2], mode labels [M * n]), `n` tasks of each mode in
+    def sample(self, tasks_per_mode: int, generator: torch.Generator) -> GoalBatch:
+        """A balanced batch: goals [M * n, 2] and mode labels [M * n], `n` tasks of each mode in
         mode order, drawn in one pass from `generator`."""
         mode = torch.arange(self.modes).repeat_interleave(tasks_per_mode)
         noise = torch.randn(len(mode), 2, generator=generator)
-        return mode_centres(self.modes)[mode] + self.noise_std * noise, mode
+        return GoalBatch(mode_centres(self.modes)[mode] + self.noise_std * noise, mode)
+
+    @property
+    def mode_names(self) -> list[str]:
+        """A mode's name is its centre: '(-5,-5)'."""
+        return [f"({x:g},{y:g})" for x, y in mode_centres(self.modes).tolist()]
 
 
 def policy_to_env(action: Tensor | np.ndarray, policy_scale: float, limit: float = MAX_ACCEL):
