@@ -65,7 +65,11 @@ class MetaLearner(Learner):
         if self.model.encoder is not None:
             figures["task_embeddings"] = out / "task_embeddings.png"
             shown = first_tasks_per_mode(test_set, EMBEDDING_TASKS // datamodule.tasks.modes)
-            plot_task_embeddings(self, shown, datamodule.mode_names, figures["task_embeddings"])
+            with torch.no_grad():
+                embedding = self.model.embed(shown)
+            plot_task_embeddings(embedding, shown.mode, datamodule.mode_names,
+                                 f"task embeddings of {shown.num_tasks} test tasks ({self.model.modulation})",
+                                 figures["task_embeddings"])
         return figures
 
     def describe(self) -> dict:

@@ -133,20 +133,20 @@ def plot_training_curve(results: dict, path: Path) -> None:
     save(fig, path)
 
 
-def plot_task_embeddings(module: MetaLearner, episode: Episode, mode_names: list[str], path: Path, seed: int = 0) -> None:
-    """Figure 2c: tSNE of the task embeddings of the test tasks, coloured by their true mode."""
+def plot_task_embeddings(embedding: torch.Tensor, mode: torch.Tensor, mode_names: list[str], title: str, path: Path,
+                         seed: int = 0) -> None:
+    """Figures 2c / 4: tSNE of task embeddings [T, E] of test tasks, coloured by their true mode."""
     from sklearn.manifold import TSNE
 
-    with torch.no_grad():
-        embedding = module.model.embed(episode).cpu().numpy()
+    embedding = embedding.detach().cpu().numpy()
     perplexity = min(30.0, max(1.0, (len(embedding) - 1) / 3))  # sklearn needs perplexity < n
     points = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(embedding)
     fig, ax = plt.subplots(figsize=(5.5, 5))
     for m, name in enumerate(mode_names):
-        sel = (episode.mode == m).cpu().numpy()
+        sel = (mode == m).cpu().numpy()
         ax.scatter(points[sel, 0], points[sel, 1], s=6, alpha=0.7, label=name)
     ax.set_xlabel("tSNE 1")
     ax.set_ylabel("tSNE 2")
-    ax.set_title(f"task embeddings of {episode.num_tasks} test tasks ({module.model.modulation})")
+    ax.set_title(title)
     ax.legend(markerscale=3)
     save(fig, path)

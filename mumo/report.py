@@ -39,7 +39,25 @@ ROW_NAMES = {
     ("mumomaml", "sigmoid"): "MuMoMAML sigmoid",
     ("mumomaml", "film"): "MuMoMAML FiLM",
 }
-METRICS = ("post_modulation", "post_adaptation")
+STAGES = {"pre_modulation": "before modulation", "post_modulation": "after modulation",
+          "post_adaptation": "after adaptation"}
+# data module -> (task family, what its metric is)
+FAMILIES = {
+    "mumo.data.RegressionDataModule": ("regression", "Query MSE on the fixed test set (lower is better)"),
+    "mumo.rl.data.NavigationDataModule": ("navigation", "Mean return of the fixed test tasks (higher is better)"),
+}
+
+
+def family(results: dict) -> str:
+    """The run's task family, from its data module."""
+    target = results["config"]["data"]["_target_"]
+    return FAMILIES.get(target, (target.rsplit(".", 1)[-1], ""))[0]
+
+
+def stages(runs: list[dict]) -> list[str]:
+    """The evaluation stages every run reports (regression: after modulation and adaptation; RL
+    also before modulation)."""
+    return [s for s in STAGES if all(f"{s}_{r.get('metric', 'mse')}" in r["test"] for r in runs)]
 # Two-sided 95% Student t quantiles for 1..30 degrees of freedom.
 T95 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
        2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042]
@@ -51,13 +69,13 @@ class Cell:
 
     runs: list[dict] = field(default_factory=list)
 
-    def stat(self, metric: str) -> tuple[float, float, int]:
-        """(mean, 95% CI half-width, number of seeds) of `metric`_mse."""
-        values = [r["test"][f"{metric}_mse"] for r in self.runs]
+    def stat(self, stage: str) -> tuple[float, float, int]:
+        """(mean, 95% CI half-width, number of seeds) of the runs' metric at `stage`."""
+        values = [r["test"][f"{stage}_{r.get('metric', 'mse')}"] for r in self.runs]
         n = len(values)
         mean = sum(values) / n
         if n == 1:
-            return mean, self.runs[0]["test"][f"{metric}_ci95"], 1
+            return mean, self.runs[0]["test"][f"{stage}_ci95"], 1
         std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
         return mean, (T95[n - 2] if n <= 31 else 1.96) * std / math.sqrt(n), n
 
@@ -125,7 +143,7 @@ def _read(job: Path) -> dict | str:
         return "no results.json: the job failed or has not finished"
     try:
         results = json.loads(path.read_text())
-        results["test"]["post_adaptation_mse"]  # noqa: B018 - checks the file has test metrics
+        results["test"][f"post_adaptation_{results.get('metric', 'mse')}"]  # noqa: B018 - checks the file has test metrics
     except (json.JSONDecodeError, KeyError, TypeError) as err:
         return f"unreadable results.json ({type(err).__name__})"
     if not isinstance(results.get("config"), dict):
@@ -157,7 +175,8 @@ def collect(sweep_dir: Path) -> tuple[list[dict], list[tuple[Path, str]]]:
         else:
             kept[key] = r
     runs = sorted(kept.values(), key=lambda r: r["_dir"])
-    mark_variants(runs)
+    for group in by_family(runs).values():  # each family's runs are compared among themselves
+        mark_variants(group)
     return runs, skipped
 
 
@@ -234,26 +253,44 @@ def fmt(mean: float, ci: float) -> str:
     return f"{mean:.4f} ± {ci:.4f}" if math.isfinite(ci) else f"{mean:.4f}"
 
 
+def by_family(runs: list[dict]) -> dict[str, list[dict]]:
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for r in runs:
+        groups[family(r)].append(r)
+    return dict(groups)
+
+
 def markdown(runs: list[dict], skipped: list[tuple[Path, str]]) -> str:
-    t = table(runs)
+    """One table per task family, then what was skipped."""
+    lines = []
+    for name, group in by_family(runs).items():
+        lines += [f"## {name}", "", *family_table(group), ""]
+    if skipped:
+        lines += ["Skipped (not in the table):"] + [f"- `{path}`: {why}" for path, why in skipped]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def family_table(runs: list[dict]) -> list[str]:
+    t, shown = table(runs), stages(runs)
     with_paper = [m for m in t.columns if any(k[1] == m for k in t.paper)]
     header = ["method"]
     for m in t.columns:
-        header += [f"{m} modes: after modulation", f"{m} modes: after adaptation"]
+        header += [f"{m} modes: {STAGES[s]}" for s in shown]
         header += [f"paper ({m} modes)"] if m in with_paper else []
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for key in t.rows:
         line = [row_name(key)]
         for m in t.columns:
             cell = t.cells.get((key, m))
-            line += [fmt(*cell.stat(x)[:2]) if cell else "—" for x in METRICS]
+            line += [fmt(*cell.stat(s)[:2]) if cell else "—" for s in shown]
             if m in with_paper:
                 paper = t.paper.get((key, m))
                 line.append(f"{paper[0]:.4f} / {paper[1]:.4f}" if paper else "—")
         lines.append("| " + " | ".join(line) + " |")
     seeds = sorted({r["seed"] for r in runs})
     steps = sorted({r["steps"] for r in runs})
-    lines += ["", f"Query MSE on the fixed test set, mean ± 95% CI over seeds {seeds} "
+    what = FAMILIES.get(runs[0]["config"]["data"]["_target_"], ("", "The test metric"))[1]
+    lines += ["", f"{what}, mean ± 95% CI over seeds {seeds} "
               "(over test tasks where a cell has one seed); meta-iterations trained: "
               f"{', '.join(map(str, steps))}; {len(runs)} runs."]
     if t.differences:
@@ -263,25 +300,26 @@ def markdown(runs: list[dict], skipped: list[tuple[Path, str]]) -> str:
                   f"{len(t.differences)} cell(s), whose runs differ from the paper in: " + "; ".join(differ) + "."]
     if t.paper:
         lines += ["", "Paper: after modulation / after adaptation, Table 1 of the workshop paper."]
-    if skipped:
-        lines += ["", "Skipped (not in the table):"] + [f"- `{path}`: {why}" for path, why in skipped]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def write_csv(runs: list[dict], path: Path) -> None:
-    t = table(runs)
     with path.open("w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["method", "modulation", "settings", "modes", "metric", "mean", "ci95", "seeds", "paper"])
-        for key in t.rows:
-            for m in t.columns:
-                if (key, m) not in t.cells:
-                    continue
-                for i, metric in enumerate(METRICS):
-                    mean, ci, n = t.cells[key, m].stat(metric)
-                    paper = t.paper.get((key, m))
-                    writer.writerow([*key[:2], " ".join(key[2:]), m, f"{metric}_mse", mean, ci, n,
-                                     paper[i] if paper else ""])
+        writer.writerow(["method", "modulation", "settings", "modes", "metric", "mean", "ci95", "seeds", "paper",
+                         "family"])
+        for name, group in by_family(runs).items():
+            t, metric = table(group), group[0].get("metric", "mse")
+            for key in t.rows:
+                for m in t.columns:
+                    if (key, m) not in t.cells:
+                        continue
+                    for stage in stages(group):
+                        mean, ci, n = t.cells[key, m].stat(stage)
+                        paper = t.paper.get((key, m))
+                        index = ("post_modulation", "post_adaptation").index(stage) if paper else None
+                        writer.writerow([*key[:2], " ".join(key[2:]), m, f"{stage}_{metric}", mean, ci, n,
+                                         paper[index] if paper else "", name])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -303,9 +341,15 @@ def main(argv: list[str] | None = None) -> None:
         if not args.no_figures:
             from mumo.report_figures import comparison_figures, plot_adaptation_curves
 
-            plot_adaptation_curves(runs, out / "adaptation_curves.png")
-            written = comparison_figures(runs, out)
-            print("figures:", ", ".join(p.name for p in [out / "adaptation_curves.png", *written]))
+            written = []
+            for name, group in by_family(runs).items():
+                # regression keeps the plain name; other families' files say which they are
+                curves = out / ("adaptation_curves.png" if name == "regression" else f"adaptation_curves_{name}.png")
+                plot_adaptation_curves(group, curves)
+                written.append(curves)
+                if name == "regression":
+                    written += comparison_figures(group, out)
+            print("figures:", ", ".join(p.name for p in written))
     except MumoError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(1)

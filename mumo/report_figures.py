@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 
 from mumo.checkpoints import load_checkpoint, restore_run
 from mumo.errors import MumoError
-from mumo.plots import draw_task, first_tasks_per_mode, fit_curves, input_grid, metric_axis, plt, save
+from mumo.plots import METRIC_LABELS, draw_task, first_tasks_per_mode, fit_curves, input_grid, metric_axis, plt, save
 from mumo.report import paper_order, row_key, row_name
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,9 @@ STYLE = {
 
 
 def plot_adaptation_curves(runs: list[dict], path: Path) -> None:
-    """Query MSE against inner steps, every method (mean over seeds), one panel per mode count."""
+    """The test metric against inner steps, every method (mean over seeds), one panel per number
+    of modes (regression: Figure 2's curves; navigation: Figure 3a)."""
+    metric = runs[0].get("metric", "mse")
     by_modes: dict[int, dict[tuple, list[dict]]] = defaultdict(lambda: defaultdict(list))
     for r in runs:
         by_modes[r["modes"]][row_key(r)].append(r)
@@ -36,12 +38,12 @@ def plot_adaptation_curves(runs: list[dict], path: Path) -> None:
         shown = []
         for key in paper_order(by_modes[m]):
             group = by_modes[m][key]
-            curves = torch.tensor([r["test"]["mse_by_step"] for r in group if len(r["test"]["mse_by_step"]) ==
-                                   len(group[0]["test"]["mse_by_step"])])
+            by_step = [r["test"][f"{metric}_by_step"] for r in group]
+            curves = torch.tensor([c for c in by_step if len(c) == len(by_step[0])])
             mean = curves.mean(0)
             shown += mean.tolist()
             ax.plot(range(len(mean)), mean, marker="o", label=f"{row_name(key)} (n={len(curves)})", **STYLE.get(key[:2], {}))
-        metric_axis(ax, shown)
+        metric_axis(ax, shown, f"{METRIC_LABELS[metric]} (test tasks)")
         ax.set_xlabel("inner steps taken (0 = after modulation)")
         ax.set_title(f"{m} modes")
         ax.legend(fontsize=8)

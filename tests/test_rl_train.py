@@ -10,6 +10,7 @@ from helpers import comparable, compose_train
 
 from mumo.config import compose_config
 from mumo.evaluate import evaluate
+from mumo.report import main as report_main
 from mumo.train import run
 
 TINY = ["task=navigation", "tasks_per_mode=2", "model.rollouts=3", "model.horizon=10", "model.promp_steps=2",
@@ -54,3 +55,21 @@ def test_a_navigation_checkpoint_evaluates_with_more_adaptation_steps(tmp_path: 
     cfg = compose_config("evaluate", [f"ckpt_path={tmp_path / 'run'}", "inner_steps=4",
                                       f"paths.output_dir={tmp_path / 'eval4'}"])
     assert len(evaluate(cfg)["test"]["return_by_step"]) == 5
+
+
+def test_report_puts_navigation_beside_regression(tmp_path: Path):
+    for modulation in ("film", "none"):
+        train(tmp_path / "sweep" / modulation, f"modulation={modulation}")
+    run(compose_train(tmp_path / "sweep" / "regression", "trainer.max_steps=2"))
+    report_main([str(tmp_path / "sweep")])
+    text = (tmp_path / "sweep" / "report.md").read_text()
+    navigation = text[text.index("## navigation"):text.index("## regression")]  # runs sort by directory
+    assert "## regression" in text and "| method | 2 modes: before modulation | 2 modes: after modulation |" in navigation
+    rows = [line for line in navigation.splitlines() if line.startswith("| M")]
+    assert [row.split(" | ")[0] for row in rows] == ["| MAML", "| MuMoMAML FiLM"]
+    assert "Mean return of the fixed test tasks" in navigation
+    for name in ("adaptation_curves.png", "adaptation_curves_navigation.png", "figure2a_2modes.png"):
+        assert (tmp_path / "sweep" / name).stat().st_size > 10_000, name
+    csv_lines = (tmp_path / "sweep" / "report.csv").read_text().splitlines()
+    assert any(line.startswith("maml,none,,2,pre_modulation_return,") and line.endswith(",navigation")
+               for line in csv_lines)

@@ -8,6 +8,8 @@ batch with tau applied and no gradient step) and after each of `eval_steps` grad
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from torch import Tensor
 
@@ -91,6 +93,33 @@ class RLMetaLearner(Learner):
             stages = self._stages(batch, generator, steps=self.eval_steps, after_modulation=True)
         returns = torch.stack([stage.returns.mean(1) for stage in stages])
         return returns[1:], batch.mode, returns[0]
+
+    def family_figures(self, datamodule, out: Path) -> dict[str, Path]:
+        """Trajectories of the first two test tasks of every mode at every stage (Figure 3d) and,
+        for MuMoMAML, the tSNE of the task embeddings of the test tasks (Figure 4)."""
+        from mumo.plots import plot_task_embeddings
+        from mumo.rl.plots import plot_trajectories
+
+        test = datamodule.test_set()
+        index = torch.cat([torch.nonzero(test.mode == m).flatten()[:2] for m in range(len(self.mode_names))])
+        shown = GoalBatch(test.goals[index], test.mode[index])
+        with torch.enable_grad():
+            stages = self._stages(shown, torch.Generator().manual_seed(self.eval_seed), steps=self.eval_steps,
+                                  after_modulation=True)
+        paths = [stage.observations[:, 0, :, :2] for stage in stages]  # first rollout's positions [T, H, 2]
+        names = ["before modulation", "after modulation"] + [f"after {k} step{'s' * (k > 1)}"
+                                                              for k in range(1, self.eval_steps + 1)]
+        figures = {"trajectories": out / "trajectories.png"}
+        plot_trajectories(datamodule.tasks, shown, paths, names, figures["trajectories"])
+        if self.policy.encoder is not None:
+            figures["task_embeddings"] = out / "task_embeddings.png"
+            first = self._stages(test, torch.Generator().manual_seed(self.eval_seed), steps=0)[0]
+            with torch.no_grad():
+                embedding = self.policy.embed(first.encoder_input())
+            plot_task_embeddings(embedding, test.mode, self.mode_names,
+                                 f"task embeddings of {test.num_tasks} test tasks ({self.policy.modulation})",
+                                 figures["task_embeddings"])
+        return figures
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         super().on_save_checkpoint(checkpoint)
