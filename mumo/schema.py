@@ -42,6 +42,13 @@ def balanced_meta_batch(v: dict) -> Iterator[tuple[str, str]]:
         yield "meta_batch_size", f"must be a multiple of modes={v['modes']} (got {v['meta_batch_size']})"
 
 
+def multi_maml_checks(v: dict) -> Iterator[tuple[str, str]]:
+    """Multi-MAML (one net per mode) has no modulation."""
+    if v["per_mode_nets"] and v["modulation"] != "none":
+        yield "modulation", (f"Multi-MAML is a baseline without modulation (got {v['modulation']}): "
+                             "choose it with method=multi_maml")
+
+
 # --- groups without a _target_ ------------------------------------------------------------------
 @dataclass
 class ModulationConfig:
@@ -105,9 +112,7 @@ class MetaModelConfig:
         for layer in v["modulated_layers"] or ():
             if layer >= depth:
                 yield "modulated_layers", f"layer {layer} does not exist (hidden layers 0..{depth - 1})"
-        if v["per_mode_nets"] and v["modulation"] != "none":
-            yield "modulation", (f"Multi-MAML is a baseline without modulation (got {v['modulation']}): "
-                                 "choose it with method=multi_maml")
+        yield from multi_maml_checks(v)
 
 
 @dataclass
@@ -156,7 +161,10 @@ class MetaPolicyConfig:
     action_size: int = knob(AtLeast(1))
     hidden_sizes: list[int] = knob(NonEmpty(), Each(AtLeast(1)))
     modulation: str = knob(OneOf(*MODULATIONS))
+    per_mode_nets: int = knob(AtLeast(0))
     encoder_size: int = knob(AtLeast(1))
+
+    cross_checks = staticmethod(multi_maml_checks)
 
 
 @dataclass
@@ -290,6 +298,7 @@ class TrainConfig:
     meta_lr: float = knob(Above(0))
     lr_schedule: str = knob(OneOf(*LR_SCHEDULES))
     first_order: bool = knob()
+    per_mode_nets: int = knob(AtLeast(0))
     engine: str = knob(OneOf(*ENGINES))
     fast_weights: str = knob(OneOf(*FAST_WEIGHTS))
     fast_path: Any = knob(OneOf(True, False, "auto"))
@@ -306,9 +315,9 @@ class TrainConfig:
 
     @staticmethod
     def cross_checks(v: dict) -> Iterator[tuple[str, str]]:
-        nets, modes = v["model"].get("model", {}).get("per_mode_nets", 0), v["data"].get("modes")
+        nets, modes = v["per_mode_nets"], v["data"].get("modes")
         if nets not in (0, modes):
-            yield "model.model.per_mode_nets", f"Multi-MAML needs one net per mode: 0 or modes={modes} (got {nets})"
+            yield "per_mode_nets", f"Multi-MAML needs one net per mode: 0 or modes={modes} (got {nets})"
 
 
 @dataclass

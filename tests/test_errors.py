@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 from helpers import FAST, compose_train, run_cli
+from omegaconf import OmegaConf
 
 from mumo.data.functions import RegressionTasks
 from mumo.errors import ConfigError, NonFiniteLossError
@@ -64,8 +65,9 @@ def test_a_failed_run_or_evaluation_leaves_no_run_directory(workdir: Path):
     assert not [p for p in workdir.rglob("*") if p.is_file()]  # no run directory for the report to list
 
 
-def test_model_multi_maml_stores_the_modulation_it_runs_with(tmp_path: Path):
-    cfg = compose_train(tmp_path, "model=multi_maml")
-    assert cfg.modulation.name == cfg.model.model.modulation == "none" and cfg.model.model.per_mode_nets == 2
-    with pytest.raises(ConfigError, match="modulation.name: Multi-MAML is a baseline without modulation"):
-        check_train(compose_train(tmp_path, "model=multi_maml", "modulation=film"))
+def test_method_multi_maml_stores_the_modulation_it_runs_with(tmp_path: Path):
+    for task, nets in (("regression", "model.model.per_mode_nets"), ("navigation", "model.policy.per_mode_nets")):
+        cfg = compose_train(tmp_path, f"task={task}", "method=multi_maml")
+        assert cfg.modulation.name == "none" and OmegaConf.select(cfg, nets) == 2
+        with pytest.raises(ConfigError, match="modulation.name: Multi-MAML is a baseline without modulation"):
+            check_train(compose_train(tmp_path, f"task={task}", "method=multi_maml", "modulation=film"))

@@ -6,26 +6,28 @@ import pytest
 import torch
 
 from mumo.inner_loop import InnerLoop
-from mumo.rl.navigation import GoalDistribution
+from mumo.rl.navigation import GoalBatch, GoalDistribution
 from mumo.rl.policy import MetaPolicy, log_prob
 from mumo.rl.promp import Batch, ProMP, distribution, inner_loss, sample_stages
 
 TASKS, ROLLOUTS, HORIZON = 4, 3, 12
 
 
-def setup(modulation: str = "film", steps: int = 1, seed: int = 0) -> tuple[MetaPolicy, ProMP, list[Batch]]:
+def setup(modulation: str = "film", steps: int = 1, seed: int = 0, per_mode_nets: int = 0
+          ) -> tuple[MetaPolicy, ProMP, list[Batch]]:
     torch.manual_seed(seed)
-    meta = MetaPolicy(4, 2, hidden_sizes=(16, 16), modulation=modulation, encoder_size=8).double()
+    meta = MetaPolicy(4, 2, hidden_sizes=(16, 16), modulation=modulation, per_mode_nets=per_mode_nets,
+                      encoder_size=8).double()
     algo = ProMP(InnerLoop(steps=steps, lr=0.05))
     generator = torch.Generator().manual_seed(seed)
-    goals, _ = GoalDistribution(2).sample(TASKS // 2, generator)
-    return meta, algo, sample_stages(algo, meta, goals.double(), ROLLOUTS, HORIZON, 10.0, generator)
+    goals, mode = GoalDistribution(2).sample(TASKS // 2, generator)
+    return meta, algo, sample_stages(algo, meta, GoalBatch(goals.double(), mode), ROLLOUTS, HORIZON, 10.0, generator)
 
 
 def select(batch: Batch, task: int) -> Batch:
     part = slice(task, task + 1)
     return Batch(batch.observations[part], batch.actions[part], batch.rewards[part], batch.old_mean[part],
-                 batch.old_log_std[part], batch.advantages[part])
+                 batch.old_log_std[part], batch.mode[part], batch.advantages[part])
 
 
 def test_stages_have_the_configured_shapes_and_the_sampling_distribution():
@@ -35,13 +37,13 @@ def test_stages_have_the_configured_shapes_and_the_sampling_distribution():
         assert batch.observations.shape == (TASKS, ROLLOUTS, HORIZON, 4) and batch.actions.shape == (TASKS, ROLLOUTS, HORIZON, 2)
         assert batch.rewards.shape == batch.advantages.shape == (TASKS, ROLLOUTS, HORIZON)
     # stage 0 was sampled by theta itself: rebuilding its distribution gives the recorded one
-    mean, log_std = distribution(meta, meta.policy.initial_params(TASKS), None, batches[0])
+    mean, log_std = distribution(meta, meta.initial_params(batches[0].mode), None, batches[0])
     torch.testing.assert_close(mean, batches[0].old_mean) and torch.testing.assert_close(log_std, batches[0].old_log_std)
 
 
 def test_the_inner_step_at_the_sampling_policy_is_the_policy_gradient():
     meta, _, (batch, _) = setup()
-    params = meta.policy.initial_params(TASKS)
+    params = meta.initial_params(batch.mode)
     surrogate = torch.autograd.grad(inner_loss(meta, params, None, batch), list(params.values()))
     mean, log_std = distribution(meta, params, None, batch)
     reinforce = -(log_prob(batch.actions, mean, log_std) * batch.advantages).flatten(1).mean(1).sum()
@@ -49,11 +51,12 @@ def test_the_inner_step_at_the_sampling_policy_is_the_policy_gradient():
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("modulation", ["film", "none"])
-def test_batched_tasks_equal_one_task_at_a_time(modulation):
+@pytest.mark.parametrize("modulation, per_mode_nets", [("film", 0), ("none", 0), ("none", 2)],
+                         ids=["mumomaml", "maml", "multi_maml"])
+def test_batched_tasks_equal_one_task_at_a_time(modulation, per_mode_nets):
     """The meta-loss over T tasks is the mean of the per-task meta-losses, value and meta-gradient
     (second order through the inner step)."""
-    meta, algo, batches = setup(modulation)
+    meta, algo, batches = setup(modulation, per_mode_nets=per_mode_nets)
     loss = algo.meta_loss(meta, batches)
     grads = torch.autograd.grad(loss, list(meta.parameters()))
     per_task = [algo.meta_loss(meta, [select(b, t) for b in batches]) for t in range(TASKS)]
@@ -66,7 +69,7 @@ def test_batched_tasks_equal_one_task_at_a_time(modulation):
 def test_the_encoder_learns_only_through_the_stages_after_the_first():
     meta, algo, batches = setup(steps=1)
     factors = meta.condition(batches[0].encoder_input())
-    params = meta.policy.initial_params(TASKS)
+    params = meta.initial_params(batches[0].mode)
     stage0 = inner_loss(meta, params, None, batches[0])  # stage 0 is un-modulated: tau is not in it
     assert all(g is None for g in torch.autograd.grad(stage0, meta.encoder_parameters(), allow_unused=True))
     adapted = algo.adapt(meta, params, factors, batches[0], stage=0, create_graph=True)
@@ -81,7 +84,7 @@ def test_film_with_tau_zero_is_the_unmodulated_policy():
     meta, _, (batch, _) = setup()
     modulation = meta.policy.mean.modulation
     zero = tuple(modulation.factors(torch.zeros(TASKS, size, dtype=torch.float64)) for size in meta.policy.tau_sizes())
-    params = meta.policy.initial_params(TASKS)
+    params = meta.initial_params(batch.mode)
     torch.testing.assert_close(distribution(meta, params, zero, batch), distribution(meta, params, None, batch),
                                rtol=0, atol=0)
 
@@ -90,3 +93,15 @@ def test_maml_has_no_encoder_and_no_modulation():
     meta, algo, batches = setup("none", steps=2)
     assert meta.encoder is None and meta.condition(batches[0].encoder_input()) is None
     assert torch.isfinite(algo.meta_loss(meta, batches))
+
+
+def test_multi_maml_adapts_each_task_from_the_policy_of_its_mode():
+    meta, algo, batches = setup("none", per_mode_nets=2)
+    mode = batches[0].mode
+    params = meta.initial_params(mode)
+    for t in range(TASKS):
+        own = meta.policies[int(mode[t])]
+        assert torch.equal(params["layers.0.weight"][t], own.mean.layers[0].weight)
+    grads = torch.autograd.grad(algo.meta_loss(meta, batches), [p for p in meta.policies.parameters()])
+    assert all(g.abs().sum() > 0 for g in grads)  # both modes' policies learn
+    assert meta.method == "multi_maml"

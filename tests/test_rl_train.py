@@ -23,9 +23,9 @@ def train(path: Path, *overrides: str) -> dict:
     return run(compose_train(path, *TINY, *overrides, fast=False))
 
 
-@pytest.mark.parametrize("modulation, method", [("film", "mumomaml"), ("none", "maml")])
-def test_navigation_trains_and_writes_the_shared_results_shape(tmp_path: Path, modulation: str, method: str):
-    results = train(tmp_path, f"modulation={modulation}")
+@pytest.mark.parametrize("method, modulation", [("mumomaml", "film"), ("maml", "none"), ("multi_maml", "none")])
+def test_navigation_trains_and_writes_the_shared_results_shape(tmp_path: Path, method: str, modulation: str):
+    results = train(tmp_path, f"method={method if method != 'mumomaml' else 'mumomaml_film'}")
     assert (results["method"], results["modulation"], results["metric"], results["steps"]) == (method, modulation,
                                                                                                 "return", 4)
     test = results["test"]

@@ -59,8 +59,9 @@ TRAIN_CASES = [
     ("model.model.hidden_sizes=[100,0]", "model.model.hidden_sizes: every element must be >= 1 (got element 0)"),
     ("model.model.init_std=0", "model.model.init_std: must be > 0 (got 0.0)"),
     ("model.model.encoder_layers=0", "model.model.encoder_layers: must be >= 1 (got 0)"),
-    ("model.model.per_mode_nets=3", "modulation.name: Multi-MAML is a baseline without modulation (got film): "
-                                    "choose it with method=multi_maml"),
+    ("per_mode_nets=-1", "per_mode_nets: must be >= 0 (got -1)"),
+    ("per_mode_nets=2", "modulation.name: Multi-MAML is a baseline without modulation (got film): "
+                        "choose it with method=multi_maml"),
     ("model.inner_loop.lr=0", "model.inner_loop.lr: must be > 0 (got 0.0)"),
     ("model.grad_clip=-2", "model.grad_clip: must be > 0 (got -2.0)"),
     ("model.lr=fast", "model.lr: Value 'fast' of type 'str' could not be converted to Float"),
@@ -95,9 +96,9 @@ def test_train_schema_rejects_wrong_types_and_out_of_range_values(tmp_path: Path
 @pytest.mark.parametrize("override, message", [
     ("logger=wandb logger.wandb.mode=cloud", "logger.wandb.mode: must be one of online, offline, disabled, shared "
                                              "(got cloud)"),
-    ("trainer=ddp model.model.per_mode_nets=2", "modulation.name: Multi-MAML is a baseline without modulation "
+    ("trainer=ddp per_mode_nets=2", "modulation.name: Multi-MAML is a baseline without modulation "
                                                 "(got film): choose it with method=multi_maml"),
-    ("method=multi_maml model.model.per_mode_nets=3", "model.model.per_mode_nets: Multi-MAML needs one net per "
+    ("method=multi_maml per_mode_nets=3", "per_mode_nets: Multi-MAML needs one net per "
                                                       "mode: 0 or modes=2 (got 3)"),
 ])
 def test_other_group_options_and_cross_key_constraints(tmp_path: Path, override: str, message: str):
@@ -138,8 +139,8 @@ def test_every_shipped_config_passes(tmp_path: Path):
         for experiment in ([], ["experiment=table1"], ["experiment=five_modes"]):
             check_train(compose_train(tmp_path, f"method={method}", f"modes={modes}", *experiment, fast=False))
     for group, options in {"logger": ["csv", "tensorboard", "wandb", "none"], "trainer": ["cpu", "gpu", "ddp"],
-                           "model": ["mlp", "multi_maml"], "modulation": ["none", "softmax", "sigmoid", "film"],
-                           "experiment": ["quick"]}.items():
+                           "model": ["mlp"], "modulation": ["none", "softmax", "sigmoid", "film"],
+                           "experiment": ["quick"], "task": ["regression", "navigation"]}.items():
         for option in options:
             check_train(compose_train(tmp_path, f"{group}={option}", fast=False))
     check_evaluate(compose_other("evaluate", "ckpt_path=x.ckpt"))

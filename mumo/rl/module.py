@@ -50,7 +50,7 @@ class RLMetaLearner(Learner):
 
     def describe(self) -> dict:
         loop = self.algorithm.inner_loop
-        return {"method": "maml" if self.policy.encoder is None else "mumomaml", "modulation": self.policy.modulation,
+        return {"method": self.policy.method, "modulation": self.policy.modulation,
                 "mode_names": self.mode_names, "inner_steps": self.eval_steps, "inner_lr": loop.lr,
                 "first_order": loop.first_order, "meta_lr": self.lr, "lr_schedule": self.lr_schedule,
                 "engine": "batched", "metric": self.metric}
@@ -62,7 +62,7 @@ class RLMetaLearner(Learner):
         return groups
 
     def _stages(self, batch: GoalBatch, generator: torch.Generator, **kwargs) -> list:
-        return sample_stages(self.algorithm, self.policy, batch.goals, self.rollouts, self.horizon, self.policy_scale,
+        return sample_stages(self.algorithm, self.policy, batch, self.rollouts, self.horizon, self.policy_scale,
                              generator, **kwargs)
 
     def training_step(self, batch: GoalBatch, batch_idx: int) -> Tensor:

@@ -87,17 +87,32 @@ class RolloutEncoder(nn.Module):
 
 class MetaPolicy(nn.Module):
     """theta (the policy) plus, for MuMoMAML, the encoder and the heads that turn its embedding
-    into tau; `modulation="none"` is MAML."""
+    into tau; `modulation="none"` is MAML; `per_mode_nets=M` is Multi-MAML (GT): one policy per
+    mode, the task's own picked by its true mode label."""
 
     def __init__(self, observation_size: int, action_size: int, hidden_sizes: Sequence[int] = (64, 64),
-                 modulation: str = "film", encoder_size: int = 64) -> None:
+                 modulation: str = "film", per_mode_nets: int = 0, encoder_size: int = 64) -> None:
         super().__init__()
-        self.modulation = modulation
-        self.policy = GaussianPolicy(observation_size, action_size, hidden_sizes, modulation)
+        self.modulation, self.per_mode_nets = modulation, per_mode_nets
+        self.policies = nn.ModuleList(GaussianPolicy(observation_size, action_size, hidden_sizes, modulation)
+                                      for _ in range(per_mode_nets or 1))
+        self.policy = self.policies[0]  # every policy has this structure; forward passes take explicit params
         self.encoder = self.heads = None
         if get_modulation(modulation) is not None:
             self.encoder = RolloutEncoder(observation_size + action_size + 1, encoder_size)
             self.heads = ModulationHeads(encoder_size, self.policy.tau_sizes())
+
+    @property
+    def method(self) -> str:
+        return "multi_maml" if self.per_mode_nets else "maml" if self.encoder is None else "mumomaml"
+
+    def initial_params(self, mode: Tensor) -> Params:
+        """theta_0 of every task [T, ...]: the policy's parameters, or (Multi-MAML) those of the
+        policy of the task's mode."""
+        if not self.per_mode_nets:
+            return self.policy.initial_params(len(mode))
+        per_mode = [policy.initial_params(1) for policy in self.policies]
+        return {name: torch.cat([p[name] for p in per_mode])[mode] for name in per_mode[0]}
 
     def embed(self, steps: Tensor) -> Tensor:
         return self.encoder(steps)
@@ -110,7 +125,7 @@ class MetaPolicy(nn.Module):
         return tuple(modulation.factors(tau) for tau in self.heads(self.embed(steps)))
 
     def base_parameters(self) -> list[nn.Parameter]:
-        return list(self.policy.parameters())
+        return list(self.policies.parameters())
 
     def encoder_parameters(self) -> list[nn.Parameter]:
         return [] if self.encoder is None else [*self.encoder.parameters(), *self.heads.parameters()]

@@ -24,7 +24,7 @@ from torch import Tensor
 from mumo.inner_loop import InnerLoop
 from mumo.models.mlp import Params
 from mumo.rl.advantages import task_advantages
-from mumo.rl.navigation import BatchedNavigation, policy_to_env
+from mumo.rl.navigation import BatchedNavigation, GoalBatch, policy_to_env
 from mumo.rl.policy import Factors, MetaPolicy, kl_divergence, log_prob
 
 
@@ -37,6 +37,7 @@ class Batch:
     rewards: Tensor  # [T, R, H]
     old_mean: Tensor  # [T, R, H, A]
     old_log_std: Tensor  # [T, 1, 1, A]
+    mode: Tensor  # [T] true mode labels (Multi-MAML picks each task's policy by it)
     advantages: Tensor | None = None  # [T, R, H]
 
     @property
@@ -50,11 +51,12 @@ class Batch:
 
 
 @torch.no_grad()
-def collect(meta: MetaPolicy, params: Params, factors: Factors | None, goals: Tensor, rollouts: int, horizon: int,
+def collect(meta: MetaPolicy, params: Params, factors: Factors | None, tasks: GoalBatch, rollouts: int, horizon: int,
             policy_scale: float, generator: torch.Generator) -> Batch:
-    """`rollouts` episodes of `horizon` steps for every task (goals [T, 2]) with its own policy."""
-    tasks = len(goals)
-    env = BatchedNavigation(goals.repeat_interleave(rollouts, dim=0))
+    """`rollouts` episodes of `horizon` steps for every task with its own policy."""
+    mode = tasks.mode
+    env = BatchedNavigation(tasks.goals.repeat_interleave(rollouts, dim=0))
+    tasks = tasks.num_tasks
     obs = env.reset(generator)
     observations, actions, rewards, means = [], [], [], []
     log_std = None
@@ -66,7 +68,7 @@ def collect(meta: MetaPolicy, params: Params, factors: Factors | None, goals: Te
         obs, reward = env.step(policy_to_env(action.view(tasks * rollouts, -1), policy_scale))
         actions.append(action), rewards.append(reward.view(tasks, rollouts)), means.append(mean)
     batch = Batch(torch.stack(observations, 2), torch.stack(actions, 2), torch.stack(rewards, 2),
-                  torch.stack(means, 2), log_std.unsqueeze(1).clone())  # not a view of theta
+                  torch.stack(means, 2), log_std.unsqueeze(1).clone(), mode)  # log-std: not a view of theta
     batch.advantages = task_advantages(batch.observations, batch.rewards)
     return batch
 
@@ -119,9 +121,8 @@ class ProMP:
     def meta_loss(self, meta: MetaPolicy, batches: list[Batch]) -> Tensor:
         """J: mean over tasks of the clipped surrogate on the last stage, plus eta times each inner
         stage's mean KL, rebuilt from theta (and tau from the first stage) with second-order terms."""
-        tasks = len(batches[0].observations)
         factors = meta.condition(batches[0].encoder_input())
-        params = meta.policy.initial_params(tasks)
+        params = meta.initial_params(batches[0].mode)
         kl = 0.0
         for stage, batch in enumerate(batches[:-1]):
             mean, log_std = distribution(meta, params, stage_factors(factors, stage), batch)
@@ -133,7 +134,7 @@ class ProMP:
         return -clipped.mean() + self.inner_kl_penalty * kl / max(len(batches) - 1, 1)
 
 
-def sample_stages(algo: ProMP, meta: MetaPolicy, goals: Tensor, rollouts: int, horizon: int, policy_scale: float,
+def sample_stages(algo: ProMP, meta: MetaPolicy, tasks: GoalBatch, rollouts: int, horizon: int, policy_scale: float,
                   generator: torch.Generator, steps: int | None = None, after_modulation: bool = False) -> list[Batch]:
     """Stages 0..K of one meta-iteration (K = `steps`, default the inner loop's), adapting every
     task's fast weights between stages without second-order terms.
@@ -142,16 +143,16 @@ def sample_stages(algo: ProMP, meta: MetaPolicy, goals: Tensor, rollouts: int, h
     modulated by tau and no gradient step; for MAML it is a second stage-0 batch.
     """
     steps = algo.inner_loop.steps if steps is None else steps
-    params = meta.policy.initial_params(len(goals))
+    params = meta.initial_params(tasks.mode)
     factors, batches = None, []
     for stage in range(steps + 1):
-        batch = collect(meta, params, stage_factors(factors, stage), goals, rollouts, horizon, policy_scale, generator)
+        batch = collect(meta, params, stage_factors(factors, stage), tasks, rollouts, horizon, policy_scale, generator)
         batches.append(batch)
         if stage == 0:
             with torch.no_grad():
                 factors = meta.condition(batch.encoder_input())
             if after_modulation:
-                batches.append(collect(meta, params, factors, goals, rollouts, horizon, policy_scale, generator))
+                batches.append(collect(meta, params, factors, tasks, rollouts, horizon, policy_scale, generator))
         if stage < steps:
             with torch.enable_grad():
                 adapted = algo.adapt(meta, params, factors, batch, stage, create_graph=False)
