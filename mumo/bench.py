@@ -5,13 +5,15 @@
     python -m mumo.bench variants=[l2l,low_rank] tasks=[50] modulations=[film]
     python -m mumo.bench modulations=[film] tasks=[50] ckpt_path=<a FiLM run>/checkpoints/last.ckpt
     python -m mumo.bench variants=[low_rank] tasks=[50] entry_point_steps=0 eval_tasks_per_mode=0  # + load rows
+    python -m mumo.bench variants=[low_rank] tasks=[50] entry_point_steps=0 eval_tasks_per_mode=0 load_tasks=0  # + RL
 
 One meta-iteration = sample a meta-batch, encode + modulate, 5 second-order inner steps,
 meta-backward, per-group clipping and the Adam step. Variants alternate round by round; each
 round times several iterations and synchronises once, and the table reports the median over
 rounds, tasks/s, and the speed-up against l2l (or the slowest variant). The load rows time the
 default training path idle and beside a busy CPU-bound process, at the thread count the run uses
-(threads=auto) and at torch's all-cores default. Written to bench.json.
+(threads=auto) and at torch's all-cores default. The RL rows time a meta-RL iteration on 2-D
+navigation at the paper's settings, split into sampling and update. Written to bench.json.
 """
 
 from __future__ import annotations
@@ -226,6 +228,45 @@ def bench_evaluation(cfg: DictConfig, device: torch.device) -> list[dict]:
     return rows
 
 
+def bench_rl(cfg: DictConfig) -> list[dict]:
+    """Meta-RL on 2-D navigation at the paper's settings (`task=navigation`): one meta-iteration
+    split into sampling (K + 1 stages of rollouts with the adaptation between them, advantages
+    included) and the update (the ProMP steps), medians over `rl_rounds`."""
+    from mumo.rl.promp import sample_stages
+
+    rows = []
+    for modulation in cfg.rl_modulations:
+        L.seed_everything(cfg.seed, verbose=False)
+        train_cfg = compose_config("train", ["task=navigation", f"modulation={modulation}", f"seed={cfg.seed}",
+                                             "paths.output_dir=unused", *cfg.rl_overrides])
+        datamodule = instantiate(train_cfg.data)
+        module = instantiate(train_cfg.model, mode_names=datamodule.mode_names)
+        optimizer = torch.optim.Adam(module.parameters(), lr=module.lr)
+        stream, generator = iter(datamodule.train_stream), torch.Generator().manual_seed(cfg.seed)
+        sampling, update = [], []
+        for _ in range(cfg.rl_rounds + 1):  # the first round warms up
+            batch = next(stream)
+            started = time.perf_counter()
+            stages = sample_stages(module.algorithm, module.policy, batch, module.rollouts, module.horizon,
+                                   module.policy_scale, generator)
+            sampled = time.perf_counter()
+            for _ in range(module.promp_steps):
+                optimizer.zero_grad(set_to_none=True)
+                module.algorithm.meta_loss(module.policy, stages).backward()
+                optimizer.step()
+            sampling.append(sampled - started), update.append(time.perf_counter() - sampled)
+        tasks = batch.num_tasks
+        env_steps = tasks * module.rollouts * module.horizon * len(stages)
+        for what, samples in (("sampling", sampling[1:]), ("update", update[1:]),
+                              ("total", [a + b for a, b in zip(sampling[1:], update[1:])])):
+            ms = 1000 * statistics.median(samples)
+            rows.append({"what": f"RL meta-iteration, {what}", "variant": f"{module.promp_steps} ProMP steps",
+                         "modulation": modulation, "tasks": tasks, "median_ms": ms, "tasks_per_s": tasks / ms * 1000,
+                         "iterations": cfg.rl_rounds, "speedup": float("nan"), "speedup_vs": "",
+                         "note": f"{env_steps} environment steps per meta-iteration"})
+    return rows
+
+
 def format_rows(rows: list[dict]) -> str:
     header = (f"{'what':<31}{'variant':<20}{'modulation':<11}{'tasks':>6}{'ms':>11}{'tasks/s':>11}"
               f"  {'speed-up':<18}")
@@ -250,6 +291,8 @@ def main(cfg: DictConfig) -> None:
         rows += bench_entry_point(cfg, device)
     if cfg.eval_tasks_per_mode:
         rows += bench_evaluation(cfg, device)
+    if cfg.rl_modulations:
+        rows += bench_rl(cfg)
     machine = {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
                "torch": torch.__version__, "device": str(device), "date": time.strftime("%Y-%m-%d")}
     if device.type == "cuda":

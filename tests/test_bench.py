@@ -9,7 +9,9 @@ from pathlib import Path
 from helpers import FAST, run_cli
 
 TINY = ["variants=[l2l,dense,low_rank,fast]", "modulations=[film]", "tasks=[4,8]", "l2l_max_tasks=4", "rounds=2",
-        "round_seconds=0.01", "warmup=1", "inner_steps=2", "entry_point_steps=3", "eval_tasks_per_mode=5", "load_tasks=4"]
+        "round_seconds=0.01", "warmup=1", "inner_steps=2", "entry_point_steps=3", "eval_tasks_per_mode=5", "load_tasks=4",
+        "rl_modulations=[none,film]", "rl_rounds=1",
+        'rl_overrides=["tasks_per_mode=1","model.rollouts=2","model.horizon=5","model.promp_steps=1"]']
 
 
 def test_bench_prints_and_writes_every_variant(workdir: Path):
@@ -24,6 +26,8 @@ def test_bench_prints_and_writes_every_variant(workdir: Path):
     all_cpus = len(os.sched_getaffinity(0))
     assert loaded == [("meta-iteration, idle", 1), ("meta-iteration, idle", all_cpus),
                       ("meta-iteration, 1 busy process", 1), ("meta-iteration, 1 busy process", all_cpus)]
+    rl = [(r["what"], r["modulation"]) for r in rows if r["what"].startswith("RL")]
+    assert rl == [(f"RL meta-iteration, {part}", m) for m in ("none", "film") for part in ("sampling", "update", "total")]
     assert all(r["median_ms"] > 0 and r["tasks_per_s"] > 0 for r in rows)
     assert re.search(r"^meta-iteration\s+low_rank\s+film\s+4\s", proc.stdout, re.MULTILINE)
 
