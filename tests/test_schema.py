@@ -107,6 +107,24 @@ def test_other_group_options_and_cross_key_constraints(tmp_path: Path, override:
     assert str(err.value) == message
 
 
+@pytest.mark.parametrize("override, message", [
+    ("modes=3", "modes: must be one of 2, 4, 6 (got 3)"),
+    ("model.horizon=0", "model.horizon: must be >= 1 (got 0)"),
+    ("model.rollouts=-2", "model.rollouts: must be >= 1 (got -2)"),
+    ("model.policy_scale=0", "model.policy_scale: must be > 0 (got 0.0)"),
+    ("model.promp_steps=0", "model.promp_steps: must be >= 1 (got 0)"),
+    ("model.algorithm.clip_eps=0", "model.algorithm.clip_eps: must be > 0 (got 0.0)"),
+    ("model.policy.hidden_sizes=[]", "model.policy.hidden_sizes: must not be empty"),
+    ("data.noise_std=-1", "data.noise_std: must be >= 0 (got -1.0)"),
+    ("inner_lr=0", "inner_lr: must be > 0 (got 0.0)"),
+    ("tasks_per_mode=x", "tasks_per_mode: Value 'x' of type 'str' could not be converted to Integer"),
+])
+def test_navigation_schema(tmp_path: Path, override: str, message: str):
+    with pytest.raises(ConfigError) as err:
+        check_train(compose_train(tmp_path, "task=navigation", override, fast=False))
+    assert str(err.value) == message
+
+
 def compose_other(name: str, *overrides: str):
     with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
         return compose(name, overrides=["paths.output_dir=unused", *overrides])
