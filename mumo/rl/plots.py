@@ -38,7 +38,7 @@ def plot_trajectories(goals: GoalDistribution, tasks: GoalBatch, paths: list[Ten
         ax.plot(*tasks.goals[t].tolist(), marker="*", color="tab:red", markersize=14, label="goal", ls="")
         ax.plot(0, 0, marker="o", color="black", markersize=4, ls="")
         ax.set_xlim(-extent, extent), ax.set_ylim(-extent, extent), ax.set_aspect("equal")
-        ax.set_title(f"test task {t + 1}, mode {int(tasks.mode[t])}", fontsize=10)
+        ax.set_title(f"test task {t + 1}, mode {goals.mode_names[int(tasks.mode[t])]}", fontsize=10)
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False, fontsize=9)
     fig.suptitle("trajectories before and after adaptation (one rollout per stage)")
