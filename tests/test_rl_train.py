@@ -23,9 +23,10 @@ def train(path: Path, *overrides: str) -> dict:
     return run(compose_train(path, *TINY, *overrides, fast=False))
 
 
-@pytest.mark.parametrize("method, modulation", [("mumomaml", "film"), ("maml", "none"), ("multi_maml", "none")])
+@pytest.mark.parametrize("method, modulation", [("mumomaml", "film"), ("mumomaml", "softmax"), ("mumomaml", "sigmoid"),
+                                                ("maml", "none"), ("multi_maml", "none")])
 def test_navigation_trains_and_writes_the_shared_results_shape(tmp_path: Path, method: str, modulation: str):
-    results = train(tmp_path, f"method={method if method != 'mumomaml' else 'mumomaml_film'}")
+    results = train(tmp_path, f"method={method}_{modulation}" if method == "mumomaml" else f"method={method}")
     assert (results["method"], results["modulation"], results["metric"], results["steps"]) == (method, modulation,
                                                                                                 "return", 4)
     test = results["test"]
