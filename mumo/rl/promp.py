@@ -80,17 +80,21 @@ def distribution(meta: MetaPolicy, params: Params, factors: Factors | None, batc
     return mean.view(*batch.actions.shape), log_std.unsqueeze(1)
 
 
-def likelihood_ratio(meta: MetaPolicy, params: Params, factors: Factors | None, batch: Batch) -> Tensor:
-    """pi(a | s) / pi_old(a | s) on every sample [T, R, H]."""
-    mean, log_std = distribution(meta, params, factors, batch)
+def likelihood_ratio(mean: Tensor, log_std: Tensor, batch: Batch) -> Tensor:
+    """pi(a | s) / pi_old(a | s) on every sample [T, R, H], pi given by its means and log-stds."""
     return torch.exp(log_prob(batch.actions, mean, log_std) - log_prob(batch.actions, batch.old_mean, batch.old_log_std))
 
 
-def inner_loss(meta: MetaPolicy, params: Params, factors: Factors | None, batch: Batch) -> Tensor:
+def surrogate(mean: Tensor, log_std: Tensor, batch: Batch) -> Tensor:
     """Sum over tasks of each task's likelihood-ratio surrogate -mean(ratio * A). Its gradient at
     the sampling policy is the policy gradient; differentiating through it gives ProMP's
     low-variance curvature estimate."""
-    return -(likelihood_ratio(meta, params, factors, batch) * batch.advantages).flatten(1).mean(1).sum()
+    return -(likelihood_ratio(mean, log_std, batch) * batch.advantages).flatten(1).mean(1).sum()
+
+
+def inner_loss(meta: MetaPolicy, params: Params, factors: Factors | None, batch: Batch) -> Tensor:
+    """The inner objective (`surrogate`) of the policy with `params` and `factors` on `batch`."""
+    return surrogate(*distribution(meta, params, factors, batch), batch)
 
 
 def stage_factors(factors: Factors | None, stage: int) -> Factors | None:
@@ -124,12 +128,12 @@ class ProMP:
         factors = meta.condition(batches[0].encoder_input())
         params = meta.initial_params(batches[0].mode)
         kl = 0.0
-        for stage, batch in enumerate(batches[:-1]):
+        for stage, batch in enumerate(batches[:-1]):  # one forward pass per stage serves the KL and the step
             mean, log_std = distribution(meta, params, stage_factors(factors, stage), batch)
             kl = kl + kl_divergence(batch.old_mean, batch.old_log_std, mean, log_std).mean()
-            params = self.adapt(meta, params, factors, batch, stage, create_graph=True)
+            params = self.inner_loop.step(surrogate(mean, log_std, batch), params, {}, create_graph=True)
         last = batches[-1]
-        ratio = likelihood_ratio(meta, params, stage_factors(factors, len(batches) - 1), last)
+        ratio = likelihood_ratio(*distribution(meta, params, stage_factors(factors, len(batches) - 1), last), last)
         clipped = torch.min(ratio * last.advantages, ratio.clamp(1 - self.clip_eps, 1 + self.clip_eps) * last.advantages)
         return -clipped.mean() + self.inner_kl_penalty * kl / max(len(batches) - 1, 1)
 
