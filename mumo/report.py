@@ -80,9 +80,10 @@ class Cell:
         return mean, (T95[n - 2] if n <= 31 else 1.96) * std / math.sqrt(n), n
 
 
-# Keys of the resolved config that do not change a run's numbers: where it writes and logs, how
-# often it validates, how many threads it used. Runs are compared on every other key.
-BOOKKEEPING = ("seed", "data.seed", "paths", "logger", "callbacks", "threads", "ckpt_path", "val_every",
+# Keys of the resolved config that are not settings: the training seed and the seeds derived from
+# it (runs that differ in them are seeds of one cell), where a run writes and logs, how often it
+# validates, how many threads it used. Runs are compared on every other key.
+BOOKKEEPING = ("seed", "data.seed", "model.seed", "paths", "logger", "callbacks", "threads", "ckpt_path", "val_every",
                "data.val_tasks_per_mode", "data.val_seed", "data.eval_batch_size", "trainer.val_check_interval",
                "trainer.log_every_n_steps", "trainer.default_root_dir", "trainer.enable_progress_bar",
                "trainer.enable_model_summary")
@@ -237,7 +238,7 @@ def table(runs: list[dict]) -> Table:
         cells[row_key(r), r["modes"]].runs.append(r)
     paper, differences = {}, {}
     for (key, modes), cell in cells.items():
-        numbers = PAPER_TABLE1.get(key[:2], {}).get(modes)
+        numbers = PAPER_TABLE1.get(key[:2], {}).get(modes) if family(cell.runs[0]) == "regression" else None
         if numbers is None:
             continue
         differ = paper_differences(cell, paper_settings(*key[:2], modes))

@@ -44,6 +44,7 @@ def plot_adaptation_curves(runs: list[dict], path: Path) -> None:
             shown += mean.tolist()
             ax.plot(range(len(mean)), mean, marker="o", label=f"{row_name(key)} (n={len(curves)})", **STYLE.get(key[:2], {}))
         metric_axis(ax, shown, f"{METRIC_LABELS[metric]} (test tasks)")
+        ax.set_xticks(range(max(len(r["test"][f"{metric}_by_step"]) for r in runs if r["modes"] == m)))
         ax.set_xlabel("inner steps taken (0 = after modulation)")
         ax.set_title(f"{m} modes")
         ax.legend(fontsize=8)
