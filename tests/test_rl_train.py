@@ -74,3 +74,20 @@ def test_report_puts_navigation_beside_regression(tmp_path: Path):
     csv_lines = (tmp_path / "sweep" / "report.csv").read_text().splitlines()
     assert any(line.startswith("maml,none,,2,pre_modulation_return,") and line.endswith(",navigation")
                for line in csv_lines)
+
+
+def test_a_navigation_run_logs_to_wandb_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from test_wandb import read_offline_run
+
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    results = train(tmp_path, "logger=wandb")
+    (run_file,) = (tmp_path / "wandb").glob("offline-run-*/run-*.wandb")
+    logged = read_offline_run(run_file)
+    test_rows = [row for row in logged["history"] if "test/post_adaptation_return" in row]
+    assert test_rows[-1]["test/post_adaptation_return"] == pytest.approx(results["test"]["post_adaptation_return"])
+    assert any("train/return" in row for row in logged["history"])
+    (media,) = [row for row in logged["history"] if "figures/trajectories/_type" in row]
+    for name in ("adaptation_curve", "training_curve", "trajectories", "task_embeddings"):
+        assert media[f"figures/{name}/_type"] == "image-file", name
+    assert logged["summary"]["results/metric"] == "return"
