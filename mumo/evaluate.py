@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 from mumo.checkpoints import find_checkpoint, load_checkpoint, restore_config, restore_run
 from mumo.cli import report_errors
 from mumo.outputs import write_outputs
-from mumo.provenance import provenance
+from mumo.provenance import code_version, provenance
 from mumo.results import build_results
 from mumo.schema import check_evaluate, check_train
 from mumo.threads import setup_threads
@@ -33,6 +33,7 @@ OVERRIDES = {
 def evaluate(cfg: DictConfig) -> dict:
     """Rebuild the run stored in `cfg.ckpt_path`, test it, and write its results."""
     check_evaluate(cfg)
+    code = code_version()  # before any work: the tree may change while the run goes on
     path = find_checkpoint(cfg.ckpt_path).resolve()
     checkpoint = load_checkpoint(path)
     overrides = {target: cfg[key] for key, target in OVERRIDES.items() if cfg.get(key) is not None}
@@ -50,7 +51,7 @@ def evaluate(cfg: DictConfig) -> dict:
     trainer.test(module, datamodule=datamodule, verbose=False)
 
     origin = provenance("evaluated", module.clock, str(path), int(checkpoint["global_step"]))
-    results = build_results(run_cfg, module, checkpoint["global_step"], module.test_metrics, threads, origin)
+    results = build_results(run_cfg, module, checkpoint["global_step"], module.test_metrics, threads, origin, code)
     write_outputs(out, results, module, datamodule)
     return results
 

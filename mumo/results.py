@@ -11,16 +11,17 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from mumo.learner import Learner
-from mumo.provenance import code_version, environment
+from mumo.provenance import environment
 from mumo.threads import Threads
 
 
 def build_results(cfg: DictConfig, module: Learner, steps: int, metrics: dict, threads: Threads,
-                  provenance: dict, **extra: Any) -> dict:
+                  provenance: dict, code: dict, **extra: Any) -> dict:
     """The run record (docs/results.md): what ran, where its numbers came from, the test metrics.
 
     `cfg` is the config that produced the numbers; it is stored whole and resolved, so that any
-    two runs can be compared key by key. `provenance` says how: trained, resumed or evaluated.
+    two runs can be compared key by key. `provenance` says how: trained, resumed or evaluated;
+    `code` is the code version when the run started (`mumo.provenance.code_version`).
     """
     identity = module.describe()
     return {
@@ -34,7 +35,7 @@ def build_results(cfg: DictConfig, module: Learner, steps: int, metrics: dict, t
         "threads_source": threads.source,
         **extra,
         "provenance": provenance,
-        "code": code_version(),
+        "code": code,
         "environment": environment(cfg.trainer.accelerator),
         "config": OmegaConf.to_container(cfg, resolve=True),
         "history": module.history,

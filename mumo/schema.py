@@ -63,13 +63,12 @@ class PathsConfig:
     output_dir: str = knob()
 
 
-# --- targets: the data module, the meta-learner and its parts -----------------------------------
+# --- targets: the data modules, the meta-learners and their parts --------------------------------
 @dataclass
-class RegressionDataConfig:
-    _target_: str = "mumo.data.RegressionDataModule"
+class TaskDataConfig:
+    """What every family's data module takes (`mumo.data.stream.TaskDataModule`)."""
+
     modes: int = knob(AtLeast(1))
-    shots: int = knob(AtLeast(1))
-    queries: int = knob(AtLeast(1))
     noise_std: float = knob(AtLeast(0))
     meta_batch_size: int = knob(AtLeast(1))
     seed: int = knob(AtLeast(0))
@@ -78,6 +77,13 @@ class RegressionDataConfig:
     val_seed: int = knob(AtLeast(0))
     test_seed: int = knob(AtLeast(0))
     eval_batch_size: int = knob(AtLeast(1))
+
+
+@dataclass
+class RegressionDataConfig(TaskDataConfig):
+    _target_: str = "mumo.data.RegressionDataModule"
+    shots: int = knob(AtLeast(1))
+    queries: int = knob(AtLeast(1))
     families: Optional[list[str]] = knob(NonEmpty(), Each(OneOf(*FAMILY_NAMES)))
 
     @staticmethod
@@ -139,17 +145,9 @@ class MetaLearnerConfig:
 
 # --- targets: the RL family (2-D navigation, ProMP) ----------------------------------------------
 @dataclass
-class NavigationDataConfig:
+class NavigationDataConfig(TaskDataConfig):
     _target_: str = "mumo.rl.data.NavigationDataModule"
     modes: int = knob(OneOf(2, 4, 6))
-    noise_std: float = knob(AtLeast(0))
-    meta_batch_size: int = knob(AtLeast(1))
-    seed: int = knob(AtLeast(0))
-    val_tasks_per_mode: int = knob(AtLeast(1))
-    test_tasks_per_mode: int = knob(AtLeast(1))
-    val_seed: int = knob(AtLeast(0))
-    test_seed: int = knob(AtLeast(0))
-    eval_batch_size: int = knob(AtLeast(1))
 
     cross_checks = staticmethod(balanced_meta_batch)
 

@@ -3,7 +3,7 @@
 torch uses every core by default. The meta-learning workloads here are thousands of small ops
 per meta-iteration, and at every one of them OpenMP waits for all its threads: with another
 CPU-bound process on a 2-core machine, a 2-thread FiLM meta-iteration went from ~51 ms to
-~2,400 ms, a 1-thread one stayed at ~59 ms (README, "Threads on a shared machine"). So `threads=auto` takes the
+~2,400 ms, a 1-thread one stayed at ~59 ms (docs/benchmarks.md, "Threads on a shared machine"). So `threads=auto` takes the
 count that measured fastest for the task family on its device, and never more than the CPUs this
 process may use. In order of precedence:
 

@@ -18,7 +18,7 @@ from mumo.checkpoints import find_checkpoint, load_checkpoint
 from mumo.cli import report_errors
 from mumo.config import instantiate, portable_config
 from mumo.outputs import close_loggers, write_outputs
-from mumo.provenance import provenance
+from mumo.provenance import code_version, provenance
 from mumo.results import build_results
 from mumo.schema import check_train
 from mumo.threads import setup_threads
@@ -36,6 +36,7 @@ def build_trainer(cfg: DictConfig, **kwargs) -> L.Trainer:
 def run(cfg: DictConfig) -> dict:
     """Train (or resume) and test as configured; returns what was written to results.json."""
     check_train(cfg)
+    code = code_version()  # before any work: the tree may change while the run goes on
     threads = setup_threads(cfg.threads, cfg.data._target_, cfg.trainer.accelerator)
     resume = None
     if cfg.get("ckpt_path"):  # a missing, truncated or foreign file fails here, in one line
@@ -59,7 +60,7 @@ def run(cfg: DictConfig) -> dict:
     trainer.test(module, datamodule=datamodule, verbose=False)
 
     origin = provenance("resumed", module.clock, **resume) if resume else provenance("trained", module.clock)
-    results = build_results(cfg, module, trainer.global_step, module.test_metrics, threads, origin,
+    results = build_results(cfg, module, trainer.global_step, module.test_metrics, threads, origin, code,
                             train_seconds=module.clock.this_run_seconds)
     if trainer.is_global_zero:  # under DDP every process has the same results; one writes them
         keep_previous_results(out)

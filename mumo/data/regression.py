@@ -7,13 +7,9 @@ methods and training seeds, so numbers compare.
 
 from __future__ import annotations
 
-import lightning as L
-import torch
-from torch.utils.data import DataLoader
-
 from mumo.data.episode import Episode
 from mumo.data.functions import RegressionTasks
-from mumo.data.stream import TaskStream
+from mumo.data.stream import TaskDataModule
 from mumo.errors import ConfigError
 
 
@@ -32,11 +28,7 @@ def rank_share(episode: Episode, rank: int, world_size: int) -> Episode:
     return episode.select(slice(rank, None, world_size))
 
 
-def _chunks(episode: Episode, size: int) -> list[Episode]:
-    return [episode.select(slice(i, i + size)) for i in range(0, episode.num_tasks, size)]
-
-
-class RegressionDataModule(L.LightningDataModule):
+class RegressionDataModule(TaskDataModule):
     """Episodic batches of the `modes`-mode regression distribution.
 
     Args:
@@ -51,7 +43,7 @@ class RegressionDataModule(L.LightningDataModule):
 
     # threads=auto on the CPU (mumo.threads): on a 2-core machine one thread was as fast as two idle
     # from trained weights (17% slower from fresh ones) and 2.8-3.4x faster beside a busy process
-    # (README, "Threads on a shared machine").
+    # (docs/benchmarks.md, "Threads on a shared machine").
     default_threads = {"cpu": 1}
 
     def __init__(
@@ -69,42 +61,12 @@ class RegressionDataModule(L.LightningDataModule):
         eval_batch_size: int = 1000,
         families: list[str] | None = None,
     ) -> None:
-        super().__init__()
-        self.tasks = RegressionTasks(modes, shots, queries, noise_std, families=families)
-        self.train_stream = TaskStream(self.tasks, meta_batch_size // modes, seed)
-        self.val_tasks_per_mode, self.test_tasks_per_mode = val_tasks_per_mode, test_tasks_per_mode
-        self.val_seed, self.test_seed = val_seed, test_seed
-        self.eval_batch_size = eval_batch_size
-
-    @property
-    def mode_names(self) -> list[str]:
-        return self.tasks.mode_names
-
-    def val_set(self) -> Episode:
-        return self.tasks.fixed_set(self.val_tasks_per_mode, self.val_seed)
-
-    def test_set(self) -> Episode:
-        return self.tasks.fixed_set(self.test_tasks_per_mode, self.test_seed)
-
-    def train_dataloader(self) -> DataLoader:
-        # Pinned host memory lets Lightning's non-blocking copy overlap the GPU's previous step.
-        return DataLoader(self.train_stream, batch_size=None, pin_memory=torch.cuda.is_available())
-
-    def val_dataloader(self) -> DataLoader:
-        return DataLoader(_chunks(self.val_set(), self.eval_batch_size), batch_size=None)
-
-    def test_dataloader(self) -> DataLoader:
-        return DataLoader(_chunks(self.test_set(), self.eval_batch_size), batch_size=None)
+        super().__init__(RegressionTasks(modes, shots, queries, noise_std, families=families), modes, meta_batch_size,
+                         seed, val_tasks_per_mode, test_tasks_per_mode, val_seed, test_seed, eval_batch_size)
 
     def on_before_batch_transfer(self, batch: Episode, dataloader_idx: int) -> Episode:
         """Training batches: mark them consumed; with several processes, keep this rank's share."""
+        batch = super().on_before_batch_transfer(batch, dataloader_idx)
         if self.trainer is None or not self.trainer.training:
             return batch
-        self.train_stream.mark_consumed()
         return rank_share(batch, self.trainer.global_rank, self.trainer.world_size)
-
-    def state_dict(self) -> dict:
-        return {"train_stream": self.train_stream.state_dict()}
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        self.train_stream.load_state_dict(state_dict["train_stream"])

@@ -49,6 +49,9 @@ class GoalBatch(NamedTuple):
     def num_tasks(self) -> int:
         return len(self.goals)
 
+    def select(self, index: slice | Tensor) -> GoalBatch:
+        return GoalBatch(self.goals[index], self.mode[index])
+
 
 @dataclass(frozen=True)
 class GoalDistribution:
@@ -63,6 +66,10 @@ class GoalDistribution:
         mode = torch.arange(self.modes).repeat_interleave(tasks_per_mode)
         noise = torch.randn(len(mode), 2, generator=generator)
         return GoalBatch(mode_centres(self.modes)[mode] + self.noise_std * noise, mode)
+
+    def fixed_set(self, tasks_per_mode: int, seed: int) -> GoalBatch:
+        """A task set that depends only on (`tasks_per_mode`, `seed`) and the distribution."""
+        return self.sample(tasks_per_mode, torch.Generator().manual_seed(seed))
 
     @property
     def mode_names(self) -> list[str]:
