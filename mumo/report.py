@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import json
 import math
 import sys
@@ -48,10 +49,14 @@ FAMILIES = {
 }
 
 
-def family(results: dict) -> str:
-    """The run's task family, from its data module."""
+def family_of(results: dict) -> tuple[str, str]:
+    """(task family, what its metric is) of a run, from its data module."""
     target = results["config"]["data"]["_target_"]
-    return FAMILIES.get(target, (target.rsplit(".", 1)[-1], ""))[0]
+    return FAMILIES.get(target, (target.rsplit(".", 1)[-1], "The test metric"))
+
+
+def family(results: dict) -> str:
+    return family_of(results)[0]
 
 
 def stages(runs: list[dict]) -> list[str]:
@@ -181,8 +186,10 @@ def collect(sweep_dir: Path) -> tuple[list[dict], list[tuple[Path, str]]]:
     return runs, skipped
 
 
+@functools.cache
 def paper_settings(method: str, modulation: str, modes: int) -> dict[str, str] | None:
-    """The settings of the paper's Table 1 run of a method (what `experiment=table1` composes)."""
+    """The settings of the paper's Table 1 run of a method (what `experiment=table1` composes);
+    composed once per process (the markdown and the CSV tables both ask for every cell)."""
     if (method, modulation) not in PAPER_TABLE1:
         return None
     from omegaconf import OmegaConf
@@ -290,7 +297,7 @@ def family_table(runs: list[dict]) -> list[str]:
         lines.append("| " + " | ".join(line) + " |")
     seeds = sorted({r["seed"] for r in runs})
     steps = sorted({r["steps"] for r in runs})
-    what = FAMILIES.get(runs[0]["config"]["data"]["_target_"], ("", "The test metric"))[1]
+    what = family_of(runs[0])[1]
     lines += ["", f"{what}, mean ± 95% CI over seeds {seeds} "
               "(over test tasks where a cell has one seed); meta-iterations trained: "
               f"{', '.join(map(str, steps))}; {len(runs)} runs."]
