@@ -97,12 +97,11 @@ class RLMetaLearner(Learner):
     def family_figures(self, datamodule, out: Path) -> dict[str, Path]:
         """Trajectories of the first two test tasks of every mode at every stage (Figure 3d) and,
         for MuMoMAML, the tSNE of the task embeddings of the test tasks (Figure 4)."""
-        from mumo.plots import plot_task_embeddings
+        from mumo.plots import first_tasks_per_mode, plot_task_embeddings
         from mumo.rl.plots import plot_trajectories
 
         test = datamodule.test_set()
-        index = torch.cat([torch.nonzero(test.mode == m).flatten()[:2] for m in range(len(self.mode_names))])
-        shown = GoalBatch(test.goals[index], test.mode[index])
+        shown = first_tasks_per_mode(test, 2)
         with torch.enable_grad():
             stages = self._stages(shown, torch.Generator().manual_seed(self.eval_seed), steps=self.eval_steps,
                                   after_modulation=True)
