@@ -1,7 +1,7 @@
 """Benchmark meta-training and evaluation throughput; variants side by side in one process.
 
     python -m mumo.bench                                  # CPU: 2 modes, none/film, 50/500/5000 tasks
-    python -m mumo.bench device=cuda                      # the same on a GPU (fast = CUDA graph)
+    python -m mumo.bench device=cuda                      # the same on a GPU (graph = CUDA graph)
     python -m mumo.bench variants=[l2l,low_rank] tasks=[50] modulations=[film]
     python -m mumo.bench modulations=[film] tasks=[50] ckpt_path=<a FiLM run>/checkpoints/last.ckpt
     python -m mumo.bench variants=[low_rank] tasks=[50] entry_point_steps=0 eval_tasks_per_mode=0  # + load rows
@@ -37,16 +37,16 @@ from mumo.checkpoints import load_checkpoint
 from mumo.cli import report_errors
 from mumo.config import compose_config, instantiate
 from mumo.errors import MumoError
-from mumo.fast_step import MetaIterationStep
+from mumo.core.graph_step import GraphedMetaStep
 from mumo.results import write_json
 from mumo.schema import check_bench
 from mumo.threads import setup_threads, usable_cpus
 
 VARIANTS = {
-    "l2l": ["engine=l2l", "fast_path=false"],
-    "dense": ["engine=batched", "fast_weights=dense", "fast_path=false"],
-    "low_rank": ["engine=batched", "fast_weights=low_rank", "fast_path=false"],
-    "fast": ["engine=batched", "fast_weights=auto", "fast_path=true"],
+    "l2l": ["engine=l2l", "graph_step=false"],
+    "dense": ["engine=batched", "weight_updates=dense", "graph_step=false"],
+    "low_rank": ["engine=batched", "weight_updates=low_rank", "graph_step=false"],
+    "graph": ["engine=batched", "weight_updates=auto", "graph_step=true"],
 }
 
 
@@ -56,9 +56,9 @@ def sync(device: torch.device) -> None:
 
 
 class MetaIteration:
-    """One training step of the configured MetaLearner, outside Lightning's loop."""
+    """One training step of the configured meta-learner, outside Lightning's loop."""
 
-    def __init__(self, overrides: list[str], device: torch.device, fast: bool, state_dict: dict | None = None) -> None:
+    def __init__(self, overrides: list[str], device: torch.device, graph: bool, state_dict: dict | None = None) -> None:
         # No Trainer sizes a schedule here, and an lr schedule costs nothing per step.
         cfg = compose_config("train", [*overrides, "lr_schedule=constant", "paths.output_dir=unused"])
         self.datamodule = instantiate(cfg.data)
@@ -72,14 +72,14 @@ class MetaIteration:
         self.batches = iter(self.datamodule.train_stream)
         self.optimizer = self.module.configure_optimizers()
         self.device = device
-        self.fast = MetaIterationStep(self.module, self.optimizer, use_graph=device.type == "cuda") if fast else None
+        self.graph = GraphedMetaStep(self.module, self.optimizer, use_graph=device.type == "cuda") if graph else None
         self.step = 0
 
     def __call__(self) -> None:
         batch = next(self.batches)
         batch = type(batch)(*(f.to(self.device, non_blocking=True) for f in batch))
-        if self.fast is not None:
-            self.fast(batch, self.step)
+        if self.graph is not None:
+            self.graph(batch, self.step)
         else:
             self.optimizer.zero_grad(set_to_none=True)
             self.module.meta_loss(batch).backward()
@@ -111,7 +111,7 @@ def bench_meta_iterations(cfg: DictConfig, device: torch.device) -> list[dict]:
         for tasks in cfg.tasks:
             L.seed_everything(cfg.seed, verbose=False)
             names = [v for v in cfg.variants if v != "l2l" or tasks <= cfg.l2l_max_tasks]
-            runners = {v: MetaIteration([*_common(cfg, modulation, tasks), *VARIANTS[v]], device, v == "fast", state_dict)
+            runners = {v: MetaIteration([*_common(cfg, modulation, tasks), *VARIANTS[v]], device, v == "graph", state_dict)
                        for v in names}
             iterations = {}
             for v, runner in runners.items():
@@ -152,9 +152,9 @@ def bench_under_load(cfg: DictConfig, device: torch.device) -> list[dict]:
     settings = {f"threads={chosen} ({cfg.threads})": chosen, f"threads={usable_cpus()} (all)": usable_cpus()}
     L.seed_everything(cfg.seed, verbose=False)
     default_path = [*_common(cfg, cfg.load_modulation, cfg.load_tasks, paper_layers=False), "engine=batched",
-                    "fast_weights=auto"]  # as `python -m mumo.train modulation=...`: every layer modulated
+                    "weight_updates=auto"]  # as `python -m mumo.train modulation=...`: every layer modulated
     state_dict = load_checkpoint(cfg.ckpt_path)["state_dict"] if cfg.ckpt_path else None
-    runner = MetaIteration(default_path, device, fast=device.type == "cuda", state_dict=state_dict)
+    runner = MetaIteration(default_path, device, graph=device.type == "cuda", state_dict=state_dict)
     times: dict[tuple[str, str], list[float]] = {}
     try:
         with busy_process() as run_busy:
@@ -212,7 +212,7 @@ def bench_evaluation(cfg: DictConfig, device: torch.device) -> list[dict]:
     rows = []
     for modulation in cfg.modulations:
         overrides = [*_common(cfg, modulation, 50), f"data.test_tasks_per_mode={cfg.eval_tasks_per_mode}"]
-        runner = MetaIteration(overrides, device, fast=False)
+        runner = MetaIteration(overrides, device, graph=False)
         batches = [type(b)(*(f.to(device) for f in b)) for b in runner.datamodule.test_dataloader()]
         runner.module.evaluate(batches[0])  # warm-up
         sync(device)
@@ -282,7 +282,7 @@ def format_rows(rows: list[dict]) -> str:
 @report_errors
 def main(cfg: DictConfig) -> None:
     check_bench(cfg)
-    setup_threads(cfg.threads, "mumo.data.RegressionDataModule", cfg.device)
+    setup_threads(cfg.threads, "mumo.regression.data.RegressionDataModule", cfg.device)
     device = torch.device(cfg.device)
     rows = bench_meta_iterations(cfg, device)
     if cfg.load_tasks:

@@ -51,7 +51,7 @@ def restore_config(checkpoint: dict, overrides: dict[str, object] | None = None)
 
 
 def restore_run(run_cfg: DictConfig, checkpoint: dict) -> tuple[object, object]:
-    """(data module, MetaLearner with the checkpoint's weights) of a stored run's config."""
+    """(data module, meta-learner with the checkpoint's weights) of a stored run's config."""
     datamodule = instantiate(run_cfg.data)
     module = instantiate(run_cfg.model, mode_names=datamodule.mode_names)
     module.load_state_dict(checkpoint["state_dict"])

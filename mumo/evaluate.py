@@ -24,7 +24,7 @@ from mumo.threads import setup_threads
 OVERRIDES = {
     "inner_steps": "inner_steps",
     "engine": "engine",
-    "fast_weights": "fast_weights",
+    "weight_updates": "weight_updates",
     "test_tasks_per_mode": "data.test_tasks_per_mode",
     "accelerator": "trainer.accelerator",
 }

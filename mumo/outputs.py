@@ -7,7 +7,7 @@ from pathlib import Path
 
 from lightning.pytorch.loggers import Logger, TensorBoardLogger, WandbLogger
 
-from mumo.learner import Learner
+from mumo.core.learner import Learner
 from mumo.plots import plot_adaptation_curve, plot_training_curve
 from mumo.results import format_table, write_json
 

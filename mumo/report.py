@@ -44,7 +44,7 @@ STAGES = {"pre_modulation": "before modulation", "post_modulation": "after modul
           "post_adaptation": "after adaptation"}
 # data module -> (task family, what its metric is)
 FAMILIES = {
-    "mumo.data.RegressionDataModule": ("regression", "Query MSE on the fixed test set (lower is better)"),
+    "mumo.regression.data.RegressionDataModule": ("regression", "Query MSE on the fixed test set (lower is better)"),
     "mumo.rl.data.NavigationDataModule": ("navigation", "Mean return of the fixed test tasks (higher is better)"),
 }
 

@@ -11,7 +11,8 @@ from omegaconf import OmegaConf
 
 from mumo.checkpoints import load_checkpoint, restore_run
 from mumo.errors import MumoError
-from mumo.plots import METRIC_LABELS, draw_task, first_tasks_per_mode, fit_curves, input_grid, metric_axis, plt, save
+from mumo.plots import METRIC_LABELS, first_tasks_per_mode, metric_axis, plt, save
+from mumo.regression.plots import draw_task, fit_curves, input_grid
 from mumo.report import paper_order, row_key, row_name
 
 log = logging.getLogger(__name__)

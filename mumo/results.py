@@ -10,7 +10,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from mumo.learner import Learner
+from mumo.core.learner import Learner
 from mumo.provenance import environment
 from mumo.threads import Threads
 

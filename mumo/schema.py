@@ -13,10 +13,10 @@ from typing import Any, Optional
 
 from omegaconf import DictConfig
 
-from mumo.data.functions import FAMILY_NAMES
-from mumo.inner_loop import ENGINES, FAST_WEIGHTS
-from mumo.models.modulation import MODULATIONS
-from mumo.learner import LR_SCHEDULES
+from mumo.core.engines import ENGINES, WEIGHT_UPDATES
+from mumo.core.learner import LR_SCHEDULES
+from mumo.core.modulation import MODULATIONS
+from mumo.regression.functions import FAMILY_NAMES
 from mumo.validation import Above, AtLeast, AtMost, Each, NonEmpty, OneOf, Rule, knob, open_schema, validate
 
 ACCELERATORS = ("cpu", "gpu", "cuda", "auto")
@@ -66,7 +66,7 @@ class PathsConfig:
 # --- targets: the data modules, the meta-learners and their parts --------------------------------
 @dataclass
 class TaskDataConfig:
-    """What every family's data module takes (`mumo.data.stream.TaskDataModule`)."""
+    """What every family's data module takes (`mumo.core.stream.TaskDataModule`)."""
 
     modes: int = knob(AtLeast(1))
     noise_std: float = knob(AtLeast(0))
@@ -81,7 +81,7 @@ class TaskDataConfig:
 
 @dataclass
 class RegressionDataConfig(TaskDataConfig):
-    _target_: str = "mumo.data.RegressionDataModule"
+    _target_: str = "mumo.regression.data.RegressionDataModule"
     shots: int = knob(AtLeast(1))
     queries: int = knob(AtLeast(1))
     families: Optional[list[str]] = knob(NonEmpty(), Each(OneOf(*FAMILY_NAMES)))
@@ -100,7 +100,7 @@ class RegressionDataConfig(TaskDataConfig):
 
 @dataclass
 class MetaModelConfig:
-    _target_: str = "mumo.models.MetaModel"
+    _target_: str = "mumo.regression.model.MetaModel"
     in_features: int = knob(AtLeast(1))
     out_features: int = knob(AtLeast(1))
     hidden_sizes: list[int] = knob(NonEmpty(), Each(AtLeast(1)))
@@ -122,8 +122,8 @@ class MetaModelConfig:
 
 
 @dataclass
-class InnerLoopConfig:
-    _target_: str = "mumo.inner_loop.InnerLoop"
+class InnerSGDConfig:
+    _target_: str = "mumo.core.inner_sgd.InnerSGD"
     steps: int = knob(AtLeast(0))
     lr: float = knob(Above(0))
     first_order: bool = knob()
@@ -131,13 +131,13 @@ class InnerLoopConfig:
 
 
 @dataclass
-class MetaLearnerConfig:
-    _target_: str = "mumo.module.MetaLearner"
-    model: Any = knob()
+class RegressionMetaLearnerConfig:
+    _target_: str = "mumo.regression.module.RegressionMetaLearner"
+    net: Any = knob()
     inner_loop: Any = knob()
     engine: str = knob(OneOf(*ENGINES))
-    fast_weights: str = knob(OneOf(*FAST_WEIGHTS))
-    fast_path: Any = knob(OneOf(True, False, "auto"))
+    weight_updates: str = knob(OneOf(*WEIGHT_UPDATES))
+    graph_step: Any = knob(OneOf(True, False, "auto"))
     lr: float = knob(Above(0))
     grad_clip: Optional[float] = knob(Above(0))
     lr_schedule: str = knob(OneOf(*LR_SCHEDULES))
@@ -262,14 +262,14 @@ class ProgressBarConfig:
 
 
 SCHEMAS: dict[str, type] = {
-    "mumo.data.RegressionDataModule": RegressionDataConfig,
+    "mumo.regression.data.RegressionDataModule": RegressionDataConfig,
     "mumo.rl.data.NavigationDataModule": NavigationDataConfig,
     "mumo.rl.module.RLMetaLearner": RLMetaLearnerConfig,
     "mumo.rl.policy.MetaPolicy": MetaPolicyConfig,
     "mumo.rl.promp.ProMP": ProMPConfig,
-    "mumo.module.MetaLearner": MetaLearnerConfig,
-    "mumo.models.MetaModel": MetaModelConfig,
-    "mumo.inner_loop.InnerLoop": InnerLoopConfig,
+    "mumo.regression.module.RegressionMetaLearner": RegressionMetaLearnerConfig,
+    "mumo.regression.model.MetaModel": MetaModelConfig,
+    "mumo.core.inner_sgd.InnerSGD": InnerSGDConfig,
     "lightning.Trainer": TrainerConfig,
     "mumo.loggers.CSVLogger": FileLoggerConfig,
     "lightning.pytorch.loggers.CSVLogger": FileLoggerConfig,
@@ -298,8 +298,8 @@ class TrainConfig:
     first_order: bool = knob()
     per_mode_nets: int = knob(AtLeast(0))
     engine: str = knob(OneOf(*ENGINES))
-    fast_weights: str = knob(OneOf(*FAST_WEIGHTS))
-    fast_path: Any = knob(OneOf(True, False, "auto"))
+    weight_updates: str = knob(OneOf(*WEIGHT_UPDATES))
+    graph_step: Any = knob(OneOf(True, False, "auto"))
     val_every: int = knob(AtLeast(1))
     threads: Any = threads_knob()
     ckpt_path: Optional[str] = knob()
@@ -325,7 +325,7 @@ class EvaluateConfig:
     ckpt_path: str = knob()
     inner_steps: Optional[int] = knob(AtLeast(0))
     engine: Optional[str] = knob(OneOf(*ENGINES))
-    fast_weights: Optional[str] = knob(OneOf(*FAST_WEIGHTS))
+    weight_updates: Optional[str] = knob(OneOf(*WEIGHT_UPDATES))
     test_tasks_per_mode: Optional[int] = knob(AtLeast(1))
     accelerator: str = knob(OneOf(*ACCELERATORS))
     threads: Any = threads_knob()
@@ -336,7 +336,7 @@ class EvaluateConfig:
 class BenchConfig:
     """conf/bench.yaml."""
 
-    variants: list[str] = knob(NonEmpty(), Each(OneOf("l2l", "dense", "low_rank", "fast")))
+    variants: list[str] = knob(NonEmpty(), Each(OneOf("l2l", "dense", "low_rank", "graph")))
     modulations: list[str] = knob(NonEmpty(), Each(OneOf(*MODULATIONS)))
     tasks: list[int] = knob(NonEmpty(), Each(AtLeast(1)))
     l2l_max_tasks: int = knob(AtLeast(0))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from helpers import FAST, run_cli
 
-TINY = ["variants=[l2l,dense,low_rank,fast]", "modulations=[film]", "tasks=[4,8]", "l2l_max_tasks=4", "rounds=2",
+TINY = ["variants=[l2l,dense,low_rank,graph]", "modulations=[film]", "tasks=[4,8]", "l2l_max_tasks=4", "rounds=2",
         "round_seconds=0.01", "warmup=1", "inner_steps=2", "entry_point_steps=3", "eval_tasks_per_mode=5", "load_tasks=4",
         "rl_modulations=[none,film]", "rl_rounds=1",
         'rl_overrides=["tasks_per_mode=1","model.rollouts=2","model.horizon=5","model.promp_steps=1"]']
@@ -19,9 +19,9 @@ def test_bench_prints_and_writes_every_variant(workdir: Path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = json.loads((workdir / "bench" / "bench.json").read_text())["rows"]
     timed = [(r["variant"], r["tasks"]) for r in rows if r["what"] == "meta-iteration"]
-    assert timed == [("l2l", 4), ("dense", 4), ("low_rank", 4), ("fast", 4), ("dense", 8), ("low_rank", 8), ("fast", 8)]
+    assert timed == [("l2l", 4), ("dense", 4), ("low_rank", 4), ("graph", 4), ("dense", 8), ("low_rank", 8), ("graph", 8)]
     assert {r["speedup_vs"] for r in rows if r["what"] == "meta-iteration" and r["tasks"] == 4} == {"l2l"}
-    assert [r["variant"] for r in rows if r["what"] == "python -m mumo.train"] == ["dense", "low_rank", "fast"]
+    assert [r["variant"] for r in rows if r["what"] == "python -m mumo.train"] == ["dense", "low_rank", "graph"]
     loaded = [(r["what"], r["threads"]) for r in rows if r["what"].startswith("meta-iteration, ")]
     all_cpus = len(os.sched_getaffinity(0))
     assert loaded == [("meta-iteration, idle", 1), ("meta-iteration, idle", all_cpus),

@@ -7,8 +7,8 @@ import pytest
 import torch
 from helpers import FAST, compose_train, run_cli
 
-from mumo.data import RegressionDataModule
-from mumo.data.regression import rank_share
+from mumo.regression.data import RegressionDataModule
+from mumo.regression.data import rank_share
 from mumo.errors import ConfigError
 
 

@@ -8,7 +8,7 @@ import torch
 from helpers import FAST, compose_train, run_cli
 from omegaconf import OmegaConf
 
-from mumo.data.functions import RegressionTasks
+from mumo.regression.functions import RegressionTasks
 from mumo.errors import ConfigError, NonFiniteLossError
 from mumo.schema import check_train
 from mumo.train import run
@@ -66,7 +66,7 @@ def test_a_failed_run_or_evaluation_leaves_no_run_directory(workdir: Path):
 
 
 def test_method_multi_maml_stores_the_modulation_it_runs_with(tmp_path: Path):
-    for task, nets in (("regression", "model.model.per_mode_nets"), ("navigation", "model.policy.per_mode_nets")):
+    for task, nets in (("regression", "model.net.per_mode_nets"), ("navigation", "model.policy.per_mode_nets")):
         cfg = compose_train(tmp_path, f"task={task}", "method=multi_maml")
         assert cfg.modulation.name == "none" and OmegaConf.select(cfg, nets) == 2
         with pytest.raises(ConfigError, match="modulation.name: Multi-MAML is a baseline without modulation"):

@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from mumo.data import RegressionTasks
-from mumo.models import MetaModel
-from mumo.models.modulation import FiLM, SigmoidAttention, SoftmaxAttention
+from mumo.regression.functions import RegressionTasks
+from mumo.regression.model import MetaModel
+from mumo.core.modulation import FiLM, SigmoidAttention, SoftmaxAttention
 
 
 def n_params(params) -> int:
@@ -55,7 +55,7 @@ def test_batched_forward_equals_per_task_forward():
     batched = model.predict(episode.query_x, model.initial_params(episode), cond)
     for t in range(episode.num_tasks):
         c = cond.select(t)
-        single = model.nets[0](episode.query_x[t], c.factors, c.context)
+        single = model.nets[0](episode.query_x[t], c)
         torch.testing.assert_close(batched[t], single)
 
 

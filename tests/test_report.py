@@ -9,8 +9,9 @@ from helpers import FAST, run_cli
 from omegaconf import OmegaConf
 
 from mumo.config import compose_config
-from mumo.data import RegressionTasks
-from mumo.plots import input_grid, metric_axis, plt
+from mumo.regression.functions import RegressionTasks
+from mumo.plots import metric_axis, plt
+from mumo.regression.plots import input_grid
 from mumo.report import PAPER_TABLE1, collect, main as report_main, markdown, table, write_csv
 from mumo.report_figures import figure2
 

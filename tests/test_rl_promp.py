@@ -5,7 +5,7 @@ through later stages), and modulation with tau = 0 = no modulation."""
 import pytest
 import torch
 
-from mumo.inner_loop import InnerLoop
+from mumo.core.inner_sgd import InnerSGD
 from mumo.rl.navigation import GoalBatch, GoalDistribution
 from mumo.rl.policy import MetaPolicy, log_prob
 from mumo.rl.promp import Batch, ProMP, distribution, inner_loss, sample_stages
@@ -18,7 +18,7 @@ def setup(modulation: str = "film", steps: int = 1, seed: int = 0, per_mode_nets
     torch.manual_seed(seed)
     meta = MetaPolicy(4, 2, hidden_sizes=(16, 16), modulation=modulation, per_mode_nets=per_mode_nets,
                       encoder_size=8).double()
-    algo = ProMP(InnerLoop(steps=steps, lr=0.05))
+    algo = ProMP(InnerSGD(steps=steps, lr=0.05))
     generator = torch.Generator().manual_seed(seed)
     goals, mode = GoalDistribution(2).sample(TASKS // 2, generator)
     return meta, algo, sample_stages(algo, meta, GoalBatch(goals.double(), mode), ROLLOUTS, HORIZON, 10.0, generator)

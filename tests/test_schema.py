@@ -30,8 +30,8 @@ TRAIN_CASES = [
     ("lr_schedule=step", "lr_schedule: must be one of constant, cosine (got step)"),
     ("first_order=maybe", "first_order: Value 'maybe' is not a valid bool (type str)"),
     ("engine=jax", "engine: must be one of batched, l2l (got jax)"),
-    ("fast_weights=sparse", "fast_weights: must be one of auto, dense, low_rank (got sparse)"),
-    ("fast_path=1", "fast_path: must be one of true, false, auto (got 1)"),
+    ("weight_updates=sparse", "weight_updates: must be one of auto, dense, low_rank (got sparse)"),
+    ("graph_step=1", "graph_step: must be one of true, false, auto (got 1)"),
     ("val_every=0", "val_every: must be >= 1 (got 0)"),
     ("threads=0", "threads: must be auto or a number >= 1 (got 0)"),
     ("threads=many", "threads: must be auto or a number >= 1 (got many)"),
@@ -55,10 +55,10 @@ TRAIN_CASES = [
     ("data.families=[tanh,tanh]", "data.families: must not repeat a family (got ['tanh', 'tanh'])"),
     ("+data.extra=1", "data.extra: Key 'extra' not in 'RegressionDataConfig'"),
     # model
-    ("model.model.hidden_sizes=[]", "model.model.hidden_sizes: must not be empty"),
-    ("model.model.hidden_sizes=[100,0]", "model.model.hidden_sizes: every element must be >= 1 (got element 0)"),
-    ("model.model.init_std=0", "model.model.init_std: must be > 0 (got 0.0)"),
-    ("model.model.encoder_layers=0", "model.model.encoder_layers: must be >= 1 (got 0)"),
+    ("model.net.hidden_sizes=[]", "model.net.hidden_sizes: must not be empty"),
+    ("model.net.hidden_sizes=[100,0]", "model.net.hidden_sizes: every element must be >= 1 (got element 0)"),
+    ("model.net.init_std=0", "model.net.init_std: must be > 0 (got 0.0)"),
+    ("model.net.encoder_layers=0", "model.net.encoder_layers: must be >= 1 (got 0)"),
     ("per_mode_nets=-1", "per_mode_nets: must be >= 0 (got -1)"),
     ("per_mode_nets=2", "modulation.name: Multi-MAML is a baseline without modulation (got film): "
                         "choose it with method=multi_maml"),
@@ -137,7 +137,7 @@ def compose_other(name: str, *overrides: str):
                                                              "not be converted to Integer"),
     ("evaluate", check_evaluate, "threads=-3", "threads: must be auto or a number >= 1 (got -3)"),
     ("bench", check_bench, "rounds=0", "rounds: must be >= 1 (got 0)"),
-    ("bench", check_bench, "variants=[l2l,jit]", "variants: every element must be one of l2l, dense, low_rank, fast "
+    ("bench", check_bench, "variants=[l2l,jit]", "variants: every element must be one of l2l, dense, low_rank, graph "
                                                  "(got element jit)"),
     ("bench", check_bench, "tasks=[50,51]", "tasks: must be multiples of modes=2 (got 51)"),
     ("bench", check_bench, "round_seconds=fast", "round_seconds: Value 'fast' of type 'str' could not be converted "
@@ -186,4 +186,4 @@ def test_resolved_table1_config_prints_and_maml_modulates_nothing(workdir: Path)
                        cwd=workdir)
         assert proc.returncode == 0, proc.stderr[-2000:]
         cfg = yaml.safe_load(proc.stdout)
-        assert cfg["modulation"]["layers"] == cfg["model"]["model"]["modulated_layers"] == layers
+        assert cfg["modulation"]["layers"] == cfg["model"]["net"]["modulated_layers"] == layers

@@ -3,7 +3,8 @@ import math
 import pytest
 import torch
 
-from mumo.data import FAMILIES, RegressionDataModule, RegressionTasks
+from mumo.regression.data import RegressionDataModule
+from mumo.regression.functions import FAMILIES, RegressionTasks
 
 
 def test_meta_batch_is_stratified_in_mode_order_with_requested_shapes():

@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 
 from mumo.config import CONFIG_DIR, instantiate
 from mumo.evaluate import evaluate
-from mumo.learner import cosine_decay
+from mumo.core.learner import cosine_decay
 from mumo.results import write_json
 from mumo.train import build_trainer, run
 
@@ -76,11 +76,11 @@ def test_maml_has_no_modulation_and_matches_its_prior(tmp_path: Path):
     assert results["method"] == "maml" and results["test"]["mse_by_step"] == [results["test"]["post_modulation_mse"]]
 
 
-@pytest.mark.parametrize("fast_path", [False, True])
-def test_cosine_schedule_takes_the_meta_learning_rate_to_zero_at_max_steps(tmp_path: Path, fast_path: bool):
+@pytest.mark.parametrize("graph_step", [False, True])
+def test_cosine_schedule_takes_the_meta_learning_rate_to_zero_at_max_steps(tmp_path: Path, graph_step: bool):
     lrs = {}
     for schedule in ("constant", "cosine"):
-        cfg = compose_train(tmp_path / schedule, f"lr_schedule={schedule}", f"fast_path={str(fast_path).lower()}",
+        cfg = compose_train(tmp_path / schedule, f"lr_schedule={schedule}", f"graph_step={str(graph_step).lower()}",
                             "logger=none")
         datamodule = instantiate(cfg.data)
         module = instantiate(cfg.model, mode_names=datamodule.mode_names)

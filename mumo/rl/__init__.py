@@ -1,4 +1,4 @@
-"""The reinforcement-learning task family: environments, returns and advantages."""
+"""Meta-reinforcement learning (paper §4.2): environments, rollouts, advantages, policy, ProMP."""
 
 from mumo.rl.navigation import BatchedNavigation, GoalDistribution, PointNavigationEnv, PolicyScaleActions
 

@@ -7,7 +7,7 @@ use fixed goal sets built from their own seeds, identical across runs, methods a
 
 from __future__ import annotations
 
-from mumo.data.stream import TaskDataModule
+from mumo.core.stream import TaskDataModule
 from mumo.rl.navigation import GoalDistribution
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from mumo.learner import Learner
+from mumo.core.learner import Learner
 from mumo.rl.navigation import GoalBatch
 from mumo.rl.policy import MetaPolicy
 from mumo.rl.promp import ProMP, sample_stages

@@ -2,7 +2,7 @@
 modulates, and the task encoder that reads a task's first rollouts (paper §3.2, §4.2).
 
 The policy's parameters are a dict that may carry a leading task dimension, as the regression
-network's (`mumo.models.mlp`): every task of a meta-batch adapts its own copy, and one forward pass
+network's (`mumo.core.mlp`): every task of a meta-batch adapts its own copy, and one forward pass
 evaluates all of them.
 """
 
@@ -14,11 +14,10 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from mumo.models.encoder import ModulationHeads
-from mumo.models.mlp import MLP, Params
-from mumo.models.modulation import get_modulation
-
-Factors = tuple[tuple[Tensor, ...], ...]
+from mumo.core.heads import ModulationHeads
+from mumo.core.low_rank import Params
+from mumo.core.mlp import MLP
+from mumo.core.modulation import Condition, Factors, get_modulation
 
 
 class GaussianPolicy(nn.Module):
@@ -48,7 +47,7 @@ class GaussianPolicy(nn.Module):
 
     def forward(self, observations: Tensor, params: Params, factors: Factors | None = None) -> tuple[Tensor, Tensor]:
         """Means [T, N, A] and log-stds [T, 1, A] for observations [T, N, d]."""
-        return self.mean(observations, factors, params=params), params["log_std"].unsqueeze(-2)
+        return self.mean(observations, Condition(factors), params=params), params["log_std"].unsqueeze(-2)
 
 
 def log_prob(actions: Tensor, mean: Tensor, log_std: Tensor) -> Tensor:

@@ -11,7 +11,7 @@ One meta-iteration, for T tasks at once (MuMoMAML's stage order; MAML skips the 
 
 tau is computed once per task from D_0 and never adapted; the encoder gets its gradient through
 stages >= 1 only. Per-task fast weights carry a leading task dimension and one `autograd.grad` of
-the summed per-task losses gives every task's own gradient (`mumo.inner_loop.InnerLoop.step`).
+the summed per-task losses gives every task's own gradient (`mumo.core.inner_sgd.InnerSGD.step`).
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from mumo.inner_loop import InnerLoop
-from mumo.models.mlp import Params
+from mumo.core.inner_sgd import InnerSGD
+from mumo.core.low_rank import Params
 from mumo.rl.advantages import task_advantages
 from mumo.rl.navigation import BatchedNavigation, GoalBatch, policy_to_env
 from mumo.rl.policy import Factors, MetaPolicy, kl_divergence, log_prob
@@ -112,7 +112,7 @@ class ProMP:
         inner_kl_penalty: eta, the weight of each inner stage's KL(pi_old || pi_theta_j) (fixed).
     """
 
-    inner_loop: InnerLoop
+    inner_loop: InnerSGD
     clip_eps: float = 0.1
     inner_kl_penalty: float = 5e-4
 
@@ -120,7 +120,7 @@ class ProMP:
               create_graph: bool) -> Params:
         """theta_{stage+1} from theta_stage and the stage's batch."""
         loss = inner_loss(meta, params, stage_factors(factors, stage), batch)
-        return self.inner_loop.step(loss, params, {}, create_graph)
+        return self.inner_loop.step(loss, params, create_graph=create_graph)
 
     def meta_loss(self, meta: MetaPolicy, batches: list[Batch]) -> Tensor:
         """J: mean over tasks of the clipped surrogate on the last stage, plus eta times each inner
@@ -131,7 +131,7 @@ class ProMP:
         for stage, batch in enumerate(batches[:-1]):  # one forward pass per stage serves the KL and the step
             mean, log_std = distribution(meta, params, stage_factors(factors, stage), batch)
             kl = kl + kl_divergence(batch.old_mean, batch.old_log_std, mean, log_std).mean()
-            params = self.inner_loop.step(surrogate(mean, log_std, batch), params, {}, create_graph=True)
+            params = self.inner_loop.step(surrogate(mean, log_std, batch), params, create_graph=True)
         last = batches[-1]
         ratio = likelihood_ratio(*distribution(meta, params, stage_factors(factors, len(batches) - 1), last), last)
         clipped = torch.min(ratio * last.advantages, ratio.clamp(1 - self.clip_eps, 1 + self.clip_eps) * last.advantages)

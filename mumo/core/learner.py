@@ -14,7 +14,7 @@ import lightning as L
 import torch
 from torch import Tensor
 
-from mumo.metrics import summarize
+from mumo.core.metrics import summarize
 from mumo.provenance import TrainingClock
 
 LR_SCHEDULES = ("constant", "cosine")

@@ -1,4 +1,4 @@
-"""LightningModule for meta-training and meta-evaluation (paper Alg. 1, outer loop)."""
+"""The regression family's LightningModule: meta-training and meta-evaluation (paper Alg. 1, outer loop)."""
 
 from __future__ import annotations
 
@@ -8,17 +8,18 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from mumo.data.episode import Episode
+from mumo.core.engines import MSE, make_engine
+from mumo.core.episode import Episode
+from mumo.core.graph_step import GraphedMetaStep
+from mumo.core.inner_sgd import InnerSGD
+from mumo.core.learner import Learner
 from mumo.errors import NonFiniteLossError
-from mumo.fast_step import MetaIterationStep
-from mumo.inner_loop import InnerLoop, make_engine
-from mumo.learner import Learner
-from mumo.models.meta_model import MetaModel
+from mumo.regression.model import MetaModel
 
 EMBEDDING_TASKS = 1000  # test tasks shown in the tSNE figure
 
 
-class MetaLearner(Learner):
+class RegressionMetaLearner(Learner):
     """Trains theta and the encoder/heads jointly through the adapted query loss.
 
     Meta-loss: mean over tasks of the query MSE after `inner_loop.steps` adaptation steps.
@@ -34,30 +35,31 @@ class MetaLearner(Learner):
 
     def __init__(
         self,
-        model: MetaModel,
-        inner_loop: InnerLoop,
+        net: MetaModel,
+        inner_loop: InnerSGD,
         engine: str = "batched",
-        fast_weights: str = "auto",
+        weight_updates: str = "auto",
         lr: float = 1e-3,
         grad_clip: float | None = 2.0,
         lr_schedule: str = "constant",
         mode_names: list[str] | None = None,
-        fast_path: bool | str = "auto",
+        graph_step: bool | str = "auto",
         check_finite_every: int = 50,
     ) -> None:
-        super().__init__(lr, lr_schedule, mode_names or [str(m) for m in range(model.per_mode_nets or 1)])
-        self.fast_path = fast_path
+        super().__init__(lr, lr_schedule, mode_names or [str(m) for m in range(net.per_mode_nets or 1)])
+        self.graph_step = graph_step
         self.check_finite_every = check_finite_every
-        self.fast_step: MetaIterationStep | None = None
-        self.model = model
+        self.static_step: GraphedMetaStep | None = None
+        self.model = net
         self.inner_loop = inner_loop
-        self.engine = make_engine(engine, inner_loop, fast_weights)
+        self.engine = make_engine(engine, inner_loop, MSE(), weight_updates)
         self.grad_clip = grad_clip
 
     def family_figures(self, datamodule, out: Path) -> dict[str, Path]:
         """Fits of a few test tasks per mode (Figure 2a/b) and, for MuMoMAML, the tSNE of the task
         embeddings of up to 1,000 test tasks (Figure 2c)."""
-        from mumo.plots import first_tasks_per_mode, plot_fits, plot_task_embeddings
+        from mumo.plots import first_tasks_per_mode, plot_task_embeddings
+        from mumo.regression.plots import plot_fits
 
         test_set = datamodule.test_set()
         figures = {"fits": out / "fits.png"}
@@ -80,16 +82,16 @@ class MetaLearner(Learner):
 
     # --- training -------------------------------------------------------------------------
     def meta_loss(self, batch: Episode) -> Tensor:
-        """Mean over tasks of the query MSE after adaptation (second order unless first_order)."""
-        return self.engine.query_mse(self.model, batch, create_graph=True).mean()
+        """Mean over tasks of the query loss (MSE) after adaptation (second order unless first_order)."""
+        return self.engine.query_loss(self.model, batch, create_graph=True).mean()
 
     def setup(self, stage: str) -> None:
-        """Pick the training path: the fast path (manual optimisation) where it pays, on CUDA."""
+        """Pick the training path: the graph step (manual optimisation) where it pays, on CUDA."""
         on_cuda = self.trainer.strategy.root_device.type == "cuda"
-        use_fast = self.fast_path is True or (self.fast_path == "auto" and on_cuda)
-        self.automatic_optimization = not use_fast
+        use_static = self.graph_step is True or (self.graph_step == "auto" and on_cuda)
+        self.automatic_optimization = not use_static
         # One graph per process is untested with DDP's gradient all-reduce: capture single-process runs only.
-        self._graph_capture = use_fast and on_cuda and self.trainer.world_size == 1
+        self._graph_capture = use_static and on_cuda and self.trainer.world_size == 1
 
     def training_step(self, batch: Episode, batch_idx: int) -> Tensor:
         if self.automatic_optimization:
@@ -97,40 +99,40 @@ class MetaLearner(Learner):
             if not torch.isfinite(loss):
                 raise NonFiniteLossError(self.global_step, loss.item())
         else:
-            loss = self._fast_training_step(batch)
+            loss = self._static_training_step(batch)
         self.record_train(loss)
         # Under DDP each process holds its share of the tasks; the logged loss is their mean.
         self.log("train/meta_loss", loss, prog_bar=True, batch_size=batch.num_tasks,
                  sync_dist=self.trainer.world_size > 1)
         return loss
 
-    def _fast_training_step(self, batch: Episode) -> Tensor:
+    def _static_training_step(self, batch: Episode) -> Tensor:
         optimizer = self.optimizers()
-        if self.fast_step is None:
-            self.fast_step = MetaIterationStep(self, optimizer.optimizer, use_graph=self._graph_capture)
+        if self.static_step is None:
+            self.static_step = GraphedMetaStep(self, optimizer.optimizer, use_graph=self._graph_capture)
         step = self.global_step
         loss = None
 
         def closure() -> Tensor:
             nonlocal loss
-            loss = self.fast_step(batch, step)
+            loss = self.static_step(batch, step)
             return loss
 
         optimizer.step(closure=closure)
         if (scheduler := self.lr_schedulers()) is not None:  # manual optimisation steps it itself
             scheduler.step()
         if (step + 1) % self.check_finite_every == 0:
-            self.fast_step.check_finite()
+            self.static_step.check_finite()
         return loss.detach().clone()
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        if self.fast_step is not None:  # never write parameters updated from a non-finite loss
-            self.fast_step.check_finite()
+        if self.static_step is not None:  # never write parameters updated from a non-finite loss
+            self.static_step.check_finite()
         super().on_save_checkpoint(checkpoint)
 
     def on_train_end(self) -> None:
-        if self.fast_step is not None:
-            self.fast_step.check_finite()
+        if self.static_step is not None:
+            self.static_step.check_finite()
         super().on_train_end()
 
     def on_train_batch_start(self, batch: Episode, batch_idx: int) -> None:
@@ -162,7 +164,7 @@ class MetaLearner(Learner):
     def evaluate(self, batch: Episode) -> Tensor:
         """Per-task query MSE [S + 1, T] after 0..S inner steps (needs gradients, no 2nd order)."""
         with torch.enable_grad():
-            return self.engine.query_mse(self.model, batch, create_graph=False, all_steps=True).detach()
+            return self.engine.query_loss(self.model, batch, create_graph=False, all_steps=True).detach()
 
     def evaluate_batch(self, batch: Episode, batch_idx: int) -> tuple[Tensor, Tensor, None]:
         return self.evaluate(batch), batch.mode, None

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from mumo.data.episode import Episode
+from mumo.core.episode import Episode
 
 NUM_PARAMS = 3  # width of Episode.params; families with fewer parameters are zero-padded
 

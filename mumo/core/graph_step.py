@@ -1,4 +1,4 @@
-"""The whole meta-iteration on static buffers, replayed from a CUDA graph on GPUs.
+"""The whole meta-iteration on static buffers, replayed from a CUDA graph on GPUs (`graph_step`).
 
 On a GPU the batched meta-iteration is launch-bound: hundreds of small kernels per step
 (stack-notes: 18 ms eager vs 1.8 ms as one CUDA graph on an H200 at the paper config). This step
@@ -18,7 +18,7 @@ import logging
 import torch
 from torch import Tensor
 
-from mumo.data.episode import Episode
+from mumo.core.episode import Episode
 from mumo.errors import NonFiniteLossError
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 WARMUP_STEPS = 3  # eager iterations on a side stream before capture (lazy cuBLAS/cuDNN set-up)
 
 
-class MetaIterationStep:
+class GraphedMetaStep:
     """Callable: copies `batch` into static buffers and computes loss + clipped gradients."""
 
     def __init__(self, module, optimizer: torch.optim.Optimizer, use_graph: bool) -> None:

@@ -1,5 +1,9 @@
 """Per-task fast weights of a linear layer kept as the shared prior plus low-rank SGD updates.
 
+An opt-in storage backend (`weight_updates=low_rank`, or `auto` on the CPU) for networks that
+record their low-rank layers' inputs and outputs in a `Tape` (the MLP does); other networks
+always get dense per-task weights.
+
 The inner-loop gradient of a linear layer's weight on one task is a sum of outer products,
 dL/dW = sum_n dz_n a_n^T over the task's N support points (dz: gradient at the layer's output,
 a: its input). After k SGD steps a task's weight is therefore
@@ -66,6 +70,10 @@ class LowRankWeight(NamedTuple):
         for index, delta in self.corrections:
             weight = weight.index_add(0, index, delta)
         return weight
+
+
+Params = dict[str, Tensor | LowRankWeight]  # per-task parameters, leading task dimension [T, ...]
+Tape = dict[str, tuple[Tensor, Tensor]]  # low-rank weight name -> (its layer's input, output)
 
 
 def low_rank_pays(out_features: int, in_features: int, rank: int) -> bool:

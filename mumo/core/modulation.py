@@ -7,8 +7,30 @@ h [..., N, width] at every forward pass of the inner loop (`__call__`).
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 from torch import Tensor
+
+Factors = tuple[tuple[Tensor, ...], ...]  # per modulated layer, what `Modulation.factors` made of tau
+
+
+class Condition(NamedTuple):
+    """Per-task quantities fixed during adaptation; leading task dimension [T, ...].
+
+    `factors` holds, per modulated layer, what the modulation computed from tau once per task
+    (e.g. FiLM's 1 + gamma and beta); `context` is a per-task input vector that is not adapted
+    (Multi-MAML's per-mode bias transformation). Empty for MAML.
+    """
+
+    factors: Factors | None = None
+    context: Tensor | None = None
+
+    def select(self, index: int | slice | Tensor) -> Condition:
+        return Condition(
+            None if self.factors is None else tuple(tuple(f[index] for f in layer) for layer in self.factors),
+            None if self.context is None else self.context[index],
+        )
 
 
 class Modulation:

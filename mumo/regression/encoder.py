@@ -1,4 +1,4 @@
-"""Model-based meta-learner: task encoder and modulation heads (paper §3.1)."""
+"""The regression task encoder: a BiLSTM over the K support pairs (paper §3.1, Eq. 1)."""
 
 from __future__ import annotations
 
@@ -22,14 +22,3 @@ class LSTMTaskEncoder(nn.Module):
         """[T, K, d_in], [T, K, d_out] -> task embeddings [T, 2 * hidden_size]."""
         _, (h_n, _) = self.lstm(torch.cat([support_x, support_y], dim=-1))
         return torch.cat([h_n[-2], h_n[-1]], dim=-1)
-
-
-class ModulationHeads(nn.Module):
-    """One Linear head per modulated layer, with no output nonlinearity: tau_l = W_l v + b_l."""
-
-    def __init__(self, embedding_size: int, tau_sizes: list[int]) -> None:
-        super().__init__()
-        self.heads = nn.ModuleList(nn.Linear(embedding_size, size) for size in tau_sizes)
-
-    def forward(self, embedding: Tensor) -> tuple[Tensor, ...]:
-        return tuple(head(embedding) for head in self.heads)

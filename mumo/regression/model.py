@@ -1,6 +1,6 @@
-"""The meta-learned model: base network(s) theta plus the model-based meta-learner.
+"""The regression meta-model: base MLP(s) theta plus the model-based meta-learner (paper §3).
 
-`MetaModel` exposes what the inner loop needs, for all methods alike:
+`MetaModel` exposes what an engine needs (`mumo.core.engines.AdaptableModel`), for all methods:
 - `condition(episode)`: what is computed once per task and never adapted (tau from the support
   set for MuMoMAML, the per-mode bias transformation for Multi-MAML);
 - `initial_params(episode, rank)`: each task's starting fast weights theta_0, with a task
@@ -13,33 +13,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
 
-from mumo.data.episode import Episode
-from mumo.models.encoder import LSTMTaskEncoder, ModulationHeads
-from mumo.models.fast_weights import LowRankWeight, low_rank_pays
-from mumo.models.mlp import MLP, Params, Tape
-from mumo.models.modulation import get_modulation
-
-
-class Condition(NamedTuple):
-    """Per-task quantities fixed during adaptation; leading task dimension [T, ...].
-
-    `factors` holds, per modulated layer, what the modulation computes from tau once per task
-    (e.g. FiLM's 1 + gamma and beta); `context` is Multi-MAML's per-mode input vector.
-    """
-
-    factors: tuple[tuple[Tensor, ...], ...] | None = None
-    context: Tensor | None = None
-
-    def select(self, index: int | slice | Tensor) -> Condition:
-        return Condition(
-            None if self.factors is None else tuple(tuple(f[index] for f in layer) for layer in self.factors),
-            None if self.context is None else self.context[index],
-        )
+from mumo.core.episode import Episode
+from mumo.core.heads import ModulationHeads
+from mumo.core.low_rank import LowRankWeight, Params, Tape, low_rank_pays
+from mumo.core.mlp import MLP
+from mumo.core.modulation import Condition, get_modulation
+from mumo.regression.encoder import LSTMTaskEncoder
 
 
 class MetaModel(nn.Module):
@@ -152,7 +135,7 @@ class MetaModel(nn.Module):
 
     def predict(self, x: Tensor, params: Params, condition: Condition, tape: Tape | None = None) -> Tensor:
         """Batched forward pass of all tasks: x [T, N, d_in] -> [T, N, d_out]."""
-        return self.nets[0](x, condition.factors, condition.context, params=params, tape=tape)
+        return self.nets[0](x, condition, params=params, tape=tape)
 
     def task_net(self, mode: int) -> MLP:
         """The base network that a task of this mode adapts."""

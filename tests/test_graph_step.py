@@ -1,4 +1,4 @@
-"""The fast path (manual optimisation on static buffers; a CUDA graph on GPUs) equals the eager path."""
+"""The graph step (manual optimisation on static buffers; a CUDA graph on GPUs) equals the eager path."""
 
 from pathlib import Path
 
@@ -8,7 +8,7 @@ import torch
 from helpers import compose_train
 
 from mumo.config import instantiate
-from mumo.data.functions import RegressionTasks
+from mumo.regression.functions import RegressionTasks
 from mumo.errors import NonFiniteLossError
 from mumo.train import build_trainer, run
 
@@ -36,28 +36,28 @@ def train_steps(tmp_path: Path, *overrides: str) -> tuple[list[float], dict[str,
 
 
 @pytest.mark.parametrize("modulation", ["film", "none"])
-def test_fast_path_matches_the_eager_path_on_the_cpu(tmp_path: Path, modulation: str):
-    eager_losses, eager_params = train_steps(tmp_path / "eager", f"modulation={modulation}", "fast_path=false")
-    fast_losses, fast_params = train_steps(tmp_path / "fast", f"modulation={modulation}", "fast_path=true")
-    assert len(eager_losses) == len(fast_losses) == 20
-    assert fast_losses == pytest.approx(eager_losses, rel=1e-6)
+def test_graph_step_matches_the_eager_path_on_the_cpu(tmp_path: Path, modulation: str):
+    eager_losses, eager_params = train_steps(tmp_path / "eager", f"modulation={modulation}", "graph_step=false")
+    graph_losses, graph_params = train_steps(tmp_path / "graph", f"modulation={modulation}", "graph_step=true")
+    assert len(eager_losses) == len(graph_losses) == 20
+    assert graph_losses == pytest.approx(eager_losses, rel=1e-6)
     for name, value in eager_params.items():
-        torch.testing.assert_close(fast_params[name], value, rtol=1e-6, atol=1e-8, msg=name)
+        torch.testing.assert_close(graph_params[name], value, rtol=1e-6, atol=1e-8, msg=name)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 @pytest.mark.parametrize("modulation", ["film", "none"])
 def test_cuda_graph_matches_the_eager_path_on_the_gpu(tmp_path: Path, modulation: str):
     eager_losses, eager_params = train_steps(tmp_path / "eager", f"modulation={modulation}", "trainer=gpu",
-                                             "fast_path=false")
+                                             "graph_step=false")
     graph_losses, graph_params = train_steps(tmp_path / "graph", f"modulation={modulation}", "trainer=gpu",
-                                             "fast_path=true")
+                                             "graph_step=true")
     assert graph_losses == pytest.approx(eager_losses, rel=1e-4)
     for name, value in eager_params.items():
         torch.testing.assert_close(graph_params[name], value, rtol=1e-4, atol=1e-6, msg=name)
 
 
-def test_fast_path_stops_on_a_non_finite_loss_without_writing_bad_checkpoints(tmp_path: Path, monkeypatch):
+def test_graph_step_stops_on_a_non_finite_loss_without_writing_bad_checkpoints(tmp_path: Path, monkeypatch):
     sample, calls = RegressionTasks.sample, []
 
     def poisoned(self, tasks_per_mode, generator):
@@ -69,7 +69,7 @@ def test_fast_path_stops_on_a_non_finite_loss_without_writing_bad_checkpoints(tm
 
     monkeypatch.setattr(RegressionTasks, "sample", poisoned)
     with pytest.raises(NonFiniteLossError, match=r"meta-loss is non-finite at meta-iteration 5;"):
-        run(compose_train(tmp_path, "trainer.max_steps=20", "val_every=2", "fast_path=true"))
+        run(compose_train(tmp_path, "trainer.max_steps=20", "val_every=2", "graph_step=true"))
     checkpoint = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
     assert checkpoint["global_step"] == 4
     assert all(torch.isfinite(v).all() for v in checkpoint["state_dict"].values())

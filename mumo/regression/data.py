@@ -7,9 +7,9 @@ methods and training seeds, so numbers compare.
 
 from __future__ import annotations
 
-from mumo.data.episode import Episode
-from mumo.data.functions import RegressionTasks
-from mumo.data.stream import TaskDataModule
+from mumo.core.episode import Episode
+from mumo.regression.functions import RegressionTasks
+from mumo.core.stream import TaskDataModule
 from mumo.errors import ConfigError
 
 

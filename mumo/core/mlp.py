@@ -1,6 +1,8 @@
 """The base ("task") network f(x; theta), written once for shared and per-task weights.
 
-`forward` takes an optional `params` dict. Without it the module's own parameters are used (this
+The functional base-network interface of the core: `forward(x, condition, params, tape)`, where
+`condition` carries what tau modulates (per hidden unit here: factors broadcast as [T, 1, width])
+and `params` the per-task fast weights. `forward` takes an optional `params` dict. Without it the module's own parameters are used (this
 is how learn2learn's clones call it). With it, every tensor may carry a leading task dimension
 [T, ...] and x is [T, N, d_in]: all tasks of a meta-batch run as batched matmuls. A weight may
 also be a `LowRankWeight` (the prior plus low-rank per-task updates); `tape` then records each
@@ -15,12 +17,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mumo.models.fast_weights import LowRankWeight
-from mumo.models.modulation import Modulation
+from mumo.core.low_rank import LowRankWeight, Params, Tape
+from mumo.core.modulation import Condition, Modulation
 
 ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh}
-Params = dict[str, Tensor | LowRankWeight]
-Tape = dict[str, tuple[Tensor, Tensor]]  # weight name -> (layer input, layer output)
 
 
 def linear(h: Tensor, weight: Tensor | LowRankWeight, bias: Tensor) -> Tensor:
@@ -41,8 +41,8 @@ def concat_bias_transform(x: Tensor, bias_transform: Tensor) -> Tensor:
 class MLP(nn.Module):
     """MLP whose hidden pre-activations can be modulated per task (ReLU or tanh hidden units).
 
-    `forward` takes, for each layer in `modulated_layers`, the factors that `modulation` computed
-    from the task's tau (`Modulation.factors`).
+    `forward` takes a `Condition`: for each layer in `modulated_layers`, the factors that
+    `modulation` computed from the task's tau (`Modulation.factors`), and an optional context.
 
     Weights are drawn from N(0, init_std^2) (`init="normal"`, the regression networks) or
     Glorot-uniform (`init="xavier"`, the RL policy); biases are zero. With
@@ -89,16 +89,18 @@ class MLP(nn.Module):
     def forward(
         self,
         x: Tensor,
-        factors: Sequence[tuple[Tensor, ...]] | None = None,
-        context: Tensor | None = None,
+        condition: Condition | None = None,
         params: Params | None = None,
         tape: Tape | None = None,
     ) -> Tensor:
+        """x [T, N, d_in] (or [N, d_in] with shared weights) -> [T, N, d_out]."""
         p = dict(self.named_parameters()) if params is None else params
+        condition = condition or Condition()
         if self.bias_transform is not None:
             x = concat_bias_transform(x, p["bias_transform"])
-        if context is not None:
-            x = concat_bias_transform(x, context)
+        if condition.context is not None:
+            x = concat_bias_transform(x, condition.context)
+        factors = condition.factors
         factors_of = dict(zip(self.modulated_layers, factors)) if factors is not None else {}
         h = x
         for i, (w, b) in enumerate(self._names):
