@@ -62,7 +62,7 @@ class MetaIteration:
         # No Trainer sizes a schedule here, and an lr schedule costs nothing per step.
         cfg = compose_config("train", [*overrides, "lr_schedule=constant", "paths.output_dir=unused"])
         self.datamodule = instantiate(cfg.data)
-        self.module = instantiate(cfg.model, mode_names=self.datamodule.mode_names)
+        self.module = instantiate(cfg.model, **self.datamodule.learner_inputs())
         if state_dict is not None:
             try:
                 self.module.load_state_dict(state_dict)
@@ -229,51 +229,103 @@ def bench_evaluation(cfg: DictConfig, device: torch.device) -> list[dict]:
 
 
 def bench_rl(cfg: DictConfig) -> list[dict]:
-    """Meta-RL on 2-D navigation at the paper's settings (`task=navigation`): one meta-iteration
-    split into sampling (K + 1 stages of rollouts with the adaptation between them, advantages
-    included) and the update (the ProMP steps), medians over `rl_rounds`."""
+    """Meta-RL at each of `rl_tasks`' settings (`task=<name>` plus `rl_overrides`): one
+    meta-iteration split into sampling (K + 1 stages of rollouts with the adaptation between them,
+    advantages included) and the update (the ProMP steps), medians over `rl_rounds`; and, within
+    sampling, the simulation alone (the batched simulator stepped with random actions for the
+    same number of environment steps)."""
     from mumo.rl.promp import sample_stages
 
     rows = []
-    for modulation in cfg.rl_modulations:
-        L.seed_everything(cfg.seed, verbose=False)
-        train_cfg = compose_config("train", ["task=navigation", f"modulation={modulation}", f"seed={cfg.seed}",
-                                             "paths.output_dir=unused", *cfg.rl_overrides])
-        datamodule = instantiate(train_cfg.data)
-        module = instantiate(train_cfg.model, mode_names=datamodule.mode_names)
-        optimizer = torch.optim.Adam(module.parameters(), lr=module.lr)
-        stream, generator = iter(datamodule.train_stream), torch.Generator().manual_seed(cfg.seed)
-        sampling, update = [], []
-        for _ in range(cfg.rl_rounds + 1):  # the first round warms up
-            batch = next(stream)
+    for task in cfg.rl_tasks:
+        for modulation in cfg.rl_modulations:
+            L.seed_everything(cfg.seed, verbose=False)
+            train_cfg = compose_config("train", [f"task={task}", f"modulation={modulation}", f"seed={cfg.seed}",
+                                                 "paths.output_dir=unused", *cfg.rl_overrides])
+            datamodule = instantiate(train_cfg.data)
+            module = instantiate(train_cfg.model, **datamodule.learner_inputs())
+            optimizer = torch.optim.Adam(module.parameters(), lr=module.lr)
+            stream, generator = iter(datamodule.train_stream), torch.Generator().manual_seed(cfg.seed)
+            sampling, update, simulation = [], [], []
+            for _ in range(cfg.rl_rounds + 1):  # the first round warms up
+                batch = next(stream)
+                started = time.perf_counter()
+                stages = sample_stages(module.algorithm, module.policy, module.env, batch, module.rollouts,
+                                       module.horizon, module.policy_scale, generator)
+                sampled = time.perf_counter()
+                for _ in range(module.promp_steps):
+                    optimizer.zero_grad(set_to_none=True)
+                    module.algorithm.meta_loss(module.policy, stages).backward()
+                    optimizer.step()
+                sampling.append(sampled - started), update.append(time.perf_counter() - sampled)
+                simulation.append(time_simulation(module.env, batch.params.repeat_interleave(module.rollouts, 0),
+                                                  module.horizon * len(stages), generator))
+            tasks = batch.num_tasks
+            env_steps = tasks * module.rollouts * module.horizon * len(stages)
+            splits = (("sampling", sampling), ("of which simulation", simulation), ("update", update),
+                      ("total", [a + b for a, b in zip(sampling, update)]))
+            for what, samples in splits:
+                ms = 1000 * statistics.median(samples[1:])
+                rows.append({"what": f"RL {task}, {what}", "variant": f"{module.promp_steps} ProMP steps",
+                             "modulation": modulation, "tasks": tasks, "median_ms": ms,
+                             "tasks_per_s": tasks / ms * 1000, "iterations": cfg.rl_rounds, "speedup": float("nan"),
+                             "speedup_vs": "", "note": f"{env_steps} environment steps per meta-iteration"})
+    return rows
+
+
+def time_simulation(env, params: torch.Tensor, steps: int, generator: torch.Generator) -> float:
+    """Seconds for `steps` steps of the batched simulator of `env` (random actions, one reset)."""
+    sim = env.batched(params, threads=torch.get_num_threads())
+    actions = (2 * torch.rand(steps, len(params), env.action_size, generator=generator) - 1) * env.action_limit
+    started = time.perf_counter()
+    sim.reset(generator)
+    for action in actions:
+        sim.step(action)
+    return time.perf_counter() - started
+
+
+def bench_vector_env(cfg: DictConfig) -> list[dict]:
+    """Environment steps per second of each `vector_envs` id's batched simulator against
+    gymnasium's synchronous vector env of the same environment, side by side, `vector_envs_n`
+    environments, random actions, medians over `rl_rounds`."""
+    import gymnasium as gym
+
+    rows = []
+    for task in cfg.vector_envs:
+        env = instantiate(compose_config("train", [f"task={task}", "paths.output_dir=unused"]).data.env)
+        n, steps = cfg.vector_envs_n, cfg.vector_env_steps
+        generator = torch.Generator().manual_seed(cfg.seed)
+        params = env.tasks.sample(n // env.tasks.modes, generator).params
+        vector = gym.make_vec(env.gym_id, num_envs=len(params), vectorization_mode="sync")
+        vector.reset(seed=cfg.seed)
+        actions = (2 * torch.rand(steps, len(params), env.action_size, generator=generator) - 1) * env.action_limit
+        batched, gymnasium = [], []
+        for _ in range(cfg.rl_rounds + 1):
+            batched.append(time_simulation(env, params, steps, generator))
             started = time.perf_counter()
-            stages = sample_stages(module.algorithm, module.policy, batch, module.rollouts, module.horizon,
-                                   module.policy_scale, generator)
-            sampled = time.perf_counter()
-            for _ in range(module.promp_steps):
-                optimizer.zero_grad(set_to_none=True)
-                module.algorithm.meta_loss(module.policy, stages).backward()
-                optimizer.step()
-            sampling.append(sampled - started), update.append(time.perf_counter() - sampled)
-        tasks = batch.num_tasks
-        env_steps = tasks * module.rollouts * module.horizon * len(stages)
-        for what, samples in (("sampling", sampling[1:]), ("update", update[1:]),
-                              ("total", [a + b for a, b in zip(sampling[1:], update[1:])])):
-            ms = 1000 * statistics.median(samples)
-            rows.append({"what": f"RL meta-iteration, {what}", "variant": f"{module.promp_steps} ProMP steps",
-                         "modulation": modulation, "tasks": tasks, "median_ms": ms, "tasks_per_s": tasks / ms * 1000,
-                         "iterations": cfg.rl_rounds, "speedup": float("nan"), "speedup_vs": "",
-                         "note": f"{env_steps} environment steps per meta-iteration"})
+            for action in actions.double().numpy():
+                vector.step(action)
+            gymnasium.append(time.perf_counter() - started)
+        vector.close()
+        per_s = {name: len(params) * steps / statistics.median(t[1:])
+                 for name, t in (("batched", batched), ("gymnasium sync vector env", gymnasium))}
+        for name, rate in per_s.items():
+            rows.append({"what": f"env steps/s, {task}", "variant": name, "modulation": "", "tasks": len(params),
+                         "median_ms": 1000 * len(params) * steps / rate / steps, "tasks_per_s": rate,
+                         "iterations": cfg.rl_rounds,
+                         "speedup": rate / per_s["gymnasium sync vector env"] if name == "batched" else float("nan"),
+                         "speedup_vs": "gymnasium sync vector env" if name == "batched" else "",
+                         "note": f"{rate:.0f} env steps/s ({torch.get_num_threads()} threads)"})
     return rows
 
 
 def format_rows(rows: list[dict]) -> str:
-    header = (f"{'what':<31}{'variant':<20}{'modulation':<11}{'tasks':>6}{'ms':>11}{'tasks/s':>11}"
+    header = (f"{'what':<36}{'variant':<20}{'modulation':<11}{'tasks':>6}{'ms':>11}{'tasks/s':>11}"
               f"  {'speed-up':<18}")
     lines = [header, "-" * len(header)]
     for r in rows:
         speedup = f"{r['speedup']:.2f}x vs {r['speedup_vs']}" if r["speedup_vs"] else ""
-        lines.append(f"{r['what']:<31}{r['variant']:<20}{r['modulation']:<11}{r['tasks']:>6}{r['median_ms']:>11.2f}"
+        lines.append(f"{r['what']:<36}{r['variant']:<20}{r['modulation']:<11}{r['tasks']:>6}{r['median_ms']:>11.2f}"
                      f"{r['tasks_per_s']:>11.0f}  {speedup:<18}".rstrip())
     return "\n".join(lines)
 
@@ -291,8 +343,10 @@ def main(cfg: DictConfig) -> None:
         rows += bench_entry_point(cfg, device)
     if cfg.eval_tasks_per_mode:
         rows += bench_evaluation(cfg, device)
-    if cfg.rl_modulations:
+    if cfg.rl_modulations and cfg.rl_tasks:
         rows += bench_rl(cfg)
+    if cfg.vector_envs:
+        rows += bench_vector_env(cfg)
     machine = {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
                "torch": torch.__version__, "device": str(device), "date": time.strftime("%Y-%m-%d")}
     if device.type == "cuda":

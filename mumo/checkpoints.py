@@ -53,7 +53,7 @@ def restore_config(checkpoint: dict, overrides: dict[str, object] | None = None)
 def restore_run(run_cfg: DictConfig, checkpoint: dict) -> tuple[object, object]:
     """(data module, meta-learner with the checkpoint's weights) of a stored run's config."""
     datamodule = instantiate(run_cfg.data)
-    module = instantiate(run_cfg.model, mode_names=datamodule.mode_names)
+    module = instantiate(run_cfg.model, **datamodule.learner_inputs())
     module.load_state_dict(checkpoint["state_dict"])
     module.on_load_checkpoint(checkpoint)  # its training history (mumo.provenance.TrainingClock)
     return datamodule, module

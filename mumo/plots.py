@@ -36,7 +36,7 @@ def metric_axis(ax, values: list[float], label: str = "query MSE (test tasks)") 
 
 def first_tasks_per_mode(episode, per_mode: int):
     """The first `per_mode` tasks of every mode present in a batch of tasks (an `Episode`, a
-    `GoalBatch`: anything with `mode` and `select`), in mode order."""
+    `TaskBatch`: anything with `mode` and `select`), in mode order."""
     index = torch.cat([torch.nonzero(episode.mode == m).flatten()[:per_mode] for m in episode.mode.unique()])
     return episode.select(index)
 

@@ -2,8 +2,10 @@
 
     python -m mumo.report outputs/multirun/<date>/<time> [--out DIR] [--no-figures]
 
-Writes report.md, report.csv, adaptation_curves.png and figure2a/2b_<M>modes.png (fits of every
-method on the same test tasks) into the sweep directory (or --out). Cells are mean ± 95% CI
+Writes report.md, report.csv (a table per task: regression, navigation, cheetah_speed, ...),
+adaptation_curves.png and figure2a/2b_<M>modes.png for regression (fits of every method on the
+same test tasks), and adaptation_curves_rl.png (Figure 3: a panel per RL environment) into the
+sweep directory (or --out). Cells are mean ± 95% CI
 across seeds (Student t); with one seed, the CI is over test tasks. Missing cells show '—'.
 Runs are compared on their whole resolved config (results.json's `config`): runs that differ in
 any setting other than the seed (e.g. a sweep over inner_steps) get rows of their own, named by
@@ -42,17 +44,18 @@ ROW_NAMES = {
 }
 STAGES = {"pre_modulation": "before modulation", "post_modulation": "after modulation",
           "post_adaptation": "after adaptation"}
-# data module -> (task family, what its metric is)
-FAMILIES = {
-    "mumo.regression.data.RegressionDataModule": ("regression", "Query MSE on the fixed test set (lower is better)"),
-    "mumo.rl.data.NavigationDataModule": ("navigation", "Mean return of the fixed test tasks (higher is better)"),
+# what each metric is (the table of a task says it under the table)
+METRICS = {
+    "mse": "Query MSE on the fixed test set (lower is better)",
+    "return": "Mean return of the fixed test tasks (higher is better)",
 }
 
 
 def family_of(results: dict) -> tuple[str, str]:
-    """(task family, what its metric is) of a run, from its data module."""
-    target = results["config"]["data"]["_target_"]
-    return FAMILIES.get(target, (target.rsplit(".", 1)[-1], "The test metric"))
+    """(task, what its metric is) of a run: its `task` ('regression', 'navigation',
+    'cheetah_speed', ...), one table each."""
+    metric = results.get("metric", "mse")
+    return results.get("task", "regression"), METRICS.get(metric, metric)
 
 
 def family(results: dict) -> str:
@@ -347,16 +350,12 @@ def main(argv: list[str] | None = None) -> None:
         write_csv(runs, out / "report.csv")
         print(text)
         if not args.no_figures:
-            from mumo.report_figures import comparison_figures, plot_adaptation_curves
+            from mumo.report_figures import adaptation_figures, comparison_figures
 
-            written = []
-            for name, group in by_family(runs).items():
-                # regression keeps the plain name; other families' files say which they are
-                curves = out / ("adaptation_curves.png" if name == "regression" else f"adaptation_curves_{name}.png")
-                plot_adaptation_curves(group, curves)
-                written.append(curves)
-                if name == "regression":
-                    written += comparison_figures(group, out)
+            families = by_family(runs)
+            written = adaptation_figures(families, out)
+            if "regression" in families:
+                written += comparison_figures(families["regression"], out)
             print("figures:", ", ".join(p.name for p in written))
     except MumoError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -26,30 +26,48 @@ STYLE = {
 }
 
 
-def plot_adaptation_curves(runs: list[dict], path: Path) -> None:
-    """The test metric against inner steps, every method (mean over seeds), one panel per number
-    of modes (regression: Figure 2's curves; navigation: Figure 3a)."""
-    metric = runs[0].get("metric", "mse")
-    by_modes: dict[int, dict[tuple, list[dict]]] = defaultdict(lambda: defaultdict(list))
-    for r in runs:
-        by_modes[r["modes"]][row_key(r)].append(r)
-    modes = sorted(by_modes)
-    fig, axes = plt.subplots(1, len(modes), figsize=(5.5 * len(modes), 4.2), squeeze=False)
-    for ax, m in zip(axes[0], modes):
+def plot_adaptation_curves(panels: dict[str, list[dict]], path: Path) -> None:
+    """The test metric against inner steps, every method (mean over seeds), one panel per entry of
+    `panels` (title -> its runs): regression's numbers of modes (Figure 2's curves), or the RL
+    environments (Figure 3a-c)."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2), squeeze=False)
+    for ax, (title, runs) in zip(axes[0], panels.items()):
+        metric = runs[0].get("metric", "mse")
+        by_key: dict[tuple, list[dict]] = defaultdict(list)
+        for r in runs:
+            by_key[row_key(r)].append(r)
         shown = []
-        for key in paper_order(by_modes[m]):
-            group = by_modes[m][key]
-            by_step = [r["test"][f"{metric}_by_step"] for r in group]
+        for key in paper_order(by_key):
+            by_step = [r["test"][f"{metric}_by_step"] for r in by_key[key]]
             curves = torch.tensor([c for c in by_step if len(c) == len(by_step[0])])
             mean = curves.mean(0)
             shown += mean.tolist()
             ax.plot(range(len(mean)), mean, marker="o", label=f"{row_name(key)} (n={len(curves)})", **STYLE.get(key[:2], {}))
         metric_axis(ax, shown, f"{METRIC_LABELS[metric]} (test tasks)")
-        ax.set_xticks(range(max(len(r["test"][f"{metric}_by_step"]) for r in runs if r["modes"] == m)))
+        ax.set_xticks(range(max(len(r["test"][f"{metric}_by_step"]) for r in runs)))
         ax.set_xlabel("inner steps taken (0 = after modulation)")
-        ax.set_title(f"{m} modes")
+        ax.set_title(title)
         ax.legend(fontsize=8)
     save(fig, path)
+
+
+def adaptation_figures(families: dict[str, list[dict]], out: Path) -> list[Path]:
+    """adaptation_curves.png for regression (a panel per number of modes) and
+    adaptation_curves_rl.png for the RL environments (a panel per environment and number of
+    modes: Figure 3a-c)."""
+    written = []
+    regression = families.get("regression", [])
+    rl = {name: runs for name, runs in families.items() if name != "regression"}
+    for runs, panel_of, name in ((regression, lambda r: f"{r['modes']} modes", "adaptation_curves.png"),
+                                 ([r for runs in rl.values() for r in runs],
+                                  lambda r: f"{r['task']}, {r['modes']} modes", "adaptation_curves_rl.png")):
+        if runs:
+            panels: dict[str, list[dict]] = defaultdict(list)
+            for r in sorted(runs, key=lambda r: (r.get("task", ""), r["modes"])):
+                panels[panel_of(r)].append(r)
+            plot_adaptation_curves(dict(panels), out / name)
+            written.append(out / name)
+    return written
 
 
 def _restore(run: dict):

@@ -20,6 +20,7 @@ from mumo.regression.functions import FAMILY_NAMES
 from mumo.validation import Above, AtLeast, AtMost, Each, NonEmpty, OneOf, Rule, knob, open_schema, validate
 
 ACCELERATORS = ("cpu", "gpu", "cuda", "auto")
+RL_TASKS = ("navigation", "cheetah_speed", "cheetah_location")  # conf/task/<name>.yaml
 
 
 class ThreadCount(Rule):
@@ -68,8 +69,6 @@ class PathsConfig:
 class TaskDataConfig:
     """What every family's data module takes (`mumo.core.stream.TaskDataModule`)."""
 
-    modes: int = knob(AtLeast(1))
-    noise_std: float = knob(AtLeast(0))
     meta_batch_size: int = knob(AtLeast(1))
     seed: int = knob(AtLeast(0))
     val_tasks_per_mode: int = knob(AtLeast(1))
@@ -82,6 +81,8 @@ class TaskDataConfig:
 @dataclass
 class RegressionDataConfig(TaskDataConfig):
     _target_: str = "mumo.regression.data.RegressionDataModule"
+    modes: int = knob(AtLeast(1))
+    noise_std: float = knob(AtLeast(0))
     shots: int = knob(AtLeast(1))
     queries: int = knob(AtLeast(1))
     families: Optional[list[str]] = knob(NonEmpty(), Each(OneOf(*FAMILY_NAMES)))
@@ -143,13 +144,37 @@ class RegressionMetaLearnerConfig:
     lr_schedule: str = knob(OneOf(*LR_SCHEDULES))
 
 
-# --- targets: the RL family (2-D navigation, ProMP) ----------------------------------------------
+# --- targets: the RL family (environments, policy, ProMP) ----------------------------------------
 @dataclass
-class NavigationDataConfig(TaskDataConfig):
-    _target_: str = "mumo.rl.data.NavigationDataModule"
-    modes: int = knob(OneOf(2, 4, 6))
+class RLDataConfig(TaskDataConfig):
+    _target_: str = "mumo.rl.data.RLDataModule"
+    env: Any = knob()
 
-    cross_checks = staticmethod(balanced_meta_batch)
+    @staticmethod
+    def cross_checks(v: dict) -> Iterator[tuple[str, str]]:
+        yield from balanced_meta_batch({**v, "modes": v["env"]["modes"]})
+
+
+@dataclass
+class NavigationConfig:
+    _target_: str = "mumo.rl.navigation.Navigation"
+    modes: int = knob(OneOf(2, 4, 6))
+    noise_std: float = knob(AtLeast(0))
+
+
+@dataclass
+class HalfCheetahTargetConfig:
+    _target_: str = "mumo.rl.half_cheetah.HalfCheetahTarget"
+    target: str = knob(OneOf("speed", "location"))
+    modes: int = knob(AtLeast(1))
+    centres: list[float] = knob(NonEmpty())
+    noise_std: float = knob(AtLeast(0))
+    ctrl_cost: float = knob(AtLeast(0))
+
+    @staticmethod
+    def cross_checks(v: dict) -> Iterator[tuple[str, str]]:
+        if len(v["centres"]) != v["modes"]:
+            yield "centres", f"needs one centre per mode: {v['modes']} (got {len(v['centres'])})"
 
 
 @dataclass
@@ -263,7 +288,9 @@ class ProgressBarConfig:
 
 SCHEMAS: dict[str, type] = {
     "mumo.regression.data.RegressionDataModule": RegressionDataConfig,
-    "mumo.rl.data.NavigationDataModule": NavigationDataConfig,
+    "mumo.rl.data.RLDataModule": RLDataConfig,
+    "mumo.rl.navigation.Navigation": NavigationConfig,
+    "mumo.rl.half_cheetah.HalfCheetahTarget": HalfCheetahTargetConfig,
     "mumo.rl.module.RLMetaLearner": RLMetaLearnerConfig,
     "mumo.rl.policy.MetaPolicy": MetaPolicyConfig,
     "mumo.rl.promp.ProMP": ProMPConfig,
@@ -313,7 +340,7 @@ class TrainConfig:
 
     @staticmethod
     def cross_checks(v: dict) -> Iterator[tuple[str, str]]:
-        nets, modes = v["per_mode_nets"], v["data"].get("modes")
+        nets, modes = v["per_mode_nets"], v["modes"]
         if nets not in (0, modes):
             yield "per_mode_nets", f"Multi-MAML needs one net per mode: 0 or modes={modes} (got {nets})"
 
@@ -351,9 +378,13 @@ class BenchConfig:
     eval_tasks_per_mode: int = knob(AtLeast(0))
     load_tasks: int = knob(AtLeast(0))
     load_modulation: str = knob(OneOf(*MODULATIONS))
+    rl_tasks: list[str] = knob(Each(OneOf(*RL_TASKS)))
     rl_modulations: list[str] = knob(Each(OneOf(*MODULATIONS)))
     rl_rounds: int = knob(AtLeast(1))
     rl_overrides: list[str] = knob()
+    vector_envs: list[str] = knob(Each(OneOf(*RL_TASKS)))
+    vector_envs_n: int = knob(AtLeast(1))
+    vector_env_steps: int = knob(AtLeast(1))
     device: str = knob(OneOf("cpu", "cuda"))
     ckpt_path: Optional[str] = knob()
     seed: int = knob(AtLeast(0))

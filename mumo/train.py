@@ -48,7 +48,7 @@ def run(cfg: DictConfig) -> dict:
         log.info("resuming from step %d of %s; writing into %s", resume["step"], resume["checkpoint"], out)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = instantiate(cfg.data)
-    module = instantiate(cfg.model, mode_names=datamodule.mode_names)
+    module = instantiate(cfg.model, **datamodule.learner_inputs())
     module.save_hyperparameters({"config": portable_config(cfg)}, logger=False)
     trainer = build_trainer(cfg)
     for logger in trainer.loggers:

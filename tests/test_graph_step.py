@@ -27,7 +27,7 @@ def train_steps(tmp_path: Path, *overrides: str) -> tuple[list[float], dict[str,
                         "logger=none", *overrides)
     L.seed_everything(cfg.seed, verbose=False)
     datamodule = instantiate(cfg.data)
-    module = instantiate(cfg.model, mode_names=datamodule.mode_names)
+    module = instantiate(cfg.model, **datamodule.learner_inputs())
     recorder = RecordLosses()
     trainer = build_trainer(cfg)
     trainer.callbacks.append(recorder)

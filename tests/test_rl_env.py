@@ -7,12 +7,13 @@ import pytest
 import torch
 from gymnasium.utils.env_checker import check_env
 
-from mumo.rl.navigation import BatchedNavigation, GoalDistribution, PolicyScaleActions, mode_centres, policy_to_env
+from mumo.rl.navigation import BatchedNavigation, goal_distribution, mode_centres
+from mumo.rl.tasks import PolicyScaleActions, policy_to_env
 
 
 @pytest.mark.parametrize("modes", [2, 4, 6])
 def test_goals_are_balanced_around_the_mode_centres(modes):
-    goals, mode = GoalDistribution(modes, noise_std=0.5).sample(4000, torch.Generator().manual_seed(0))
+    goals, mode = goal_distribution(modes, noise_std=0.5).sample(4000, torch.Generator().manual_seed(0))
     assert goals.shape == (4000 * modes, 2) and mode.bincount().tolist() == [4000] * modes
     centres = mode_centres(modes)
     assert centres.norm(dim=1).allclose(torch.full((modes,), 50 ** 0.5 if modes < 6 else 5.0))
@@ -49,7 +50,7 @@ def test_reward_is_minus_the_distance_of_the_new_position_to_the_goal():
 
 
 def test_policy_scale_actions_map_the_policy_box_onto_the_environment_box():
-    assert policy_to_env(torch.tensor([10.0, -5.0, 30.0]), 10.0).tolist() == pytest.approx([0.1, -0.05, 0.1])
+    assert policy_to_env(torch.tensor([10.0, -5.0, 30.0]), 10.0, 0.1).tolist() == pytest.approx([0.1, -0.05, 0.1])
     env = PolicyScaleActions(gym.make("mumo/PointNavigation-v0"), policy_scale=10.0)
     assert env.action_space.high.tolist() == [10.0, 10.0]
     assert env.action(np.array([5.0, -20.0])).tolist() == pytest.approx([0.05, -0.1])
@@ -57,7 +58,7 @@ def test_policy_scale_actions_map_the_policy_box_onto_the_environment_box():
 
 def test_batched_simulator_agrees_with_the_gymnasium_environment():
     tasks, rollouts, horizon = 3, 2, 100
-    goals, _ = GoalDistribution(2).sample(2, torch.Generator().manual_seed(1))
+    goals, _ = goal_distribution(2).sample(2, torch.Generator().manual_seed(1))
     goals = goals[:tasks].double().repeat_interleave(rollouts, dim=0)
     envs = [PolicyScaleActions(gym.make("mumo/PointNavigation-v0"), policy_scale=10.0) for _ in goals]
     first = [env.reset(seed=i, options={"goal": goal.numpy()})[0] for i, (env, goal) in enumerate(zip(envs, goals))]
@@ -66,7 +67,7 @@ def test_batched_simulator_agrees_with_the_gymnasium_environment():
     actions = torch.randn(horizon, len(goals), 2, generator=torch.Generator().manual_seed(2), dtype=torch.float64) * 8
     for t in range(horizon):
         steps = [env.step(a.numpy()) for env, a in zip(envs, actions[t])]
-        observation, reward = sim.step(policy_to_env(actions[t], 10.0))
+        observation, reward = sim.step(policy_to_env(actions[t], 10.0, 0.1))
         torch.testing.assert_close(observation, torch.tensor(np.stack([s[0] for s in steps])), rtol=0, atol=1e-12)
         torch.testing.assert_close(reward, torch.tensor([s[1] for s in steps], dtype=torch.float64), rtol=0, atol=1e-12)
     assert all(s[3] for s in steps)  # both truncate at the horizon

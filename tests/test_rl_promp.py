@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from mumo.core.inner_sgd import InnerSGD
-from mumo.rl.navigation import GoalBatch, GoalDistribution
+from mumo.rl.navigation import Navigation
+from mumo.rl.tasks import TaskBatch
 from mumo.rl.policy import MetaPolicy, log_prob
 from mumo.rl.promp import Batch, ProMP, distribution, inner_loss, sample_stages
 
@@ -20,8 +21,10 @@ def setup(modulation: str = "film", steps: int = 1, seed: int = 0, per_mode_nets
                       encoder_size=8).double()
     algo = ProMP(InnerSGD(steps=steps, lr=0.05))
     generator = torch.Generator().manual_seed(seed)
-    goals, mode = GoalDistribution(2).sample(TASKS // 2, generator)
-    return meta, algo, sample_stages(algo, meta, GoalBatch(goals.double(), mode), ROLLOUTS, HORIZON, 10.0, generator)
+    env = Navigation(modes=2)
+    goals, mode = env.tasks.sample(TASKS // 2, generator)
+    return meta, algo, sample_stages(algo, meta, env, TaskBatch(goals.double(), mode), ROLLOUTS, HORIZON, 10.0,
+                                     generator)
 
 
 def select(batch: Batch, task: int) -> Batch:

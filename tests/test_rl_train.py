@@ -69,7 +69,7 @@ def test_report_puts_navigation_beside_regression(tmp_path: Path):
     rows = [line for line in navigation.splitlines() if line.startswith("| M")]
     assert [row.split(" | ")[0] for row in rows] == ["| MAML", "| MuMoMAML FiLM"]
     assert "Mean return of the fixed test tasks" in navigation
-    for name in ("adaptation_curves.png", "adaptation_curves_navigation.png", "figure2a_2modes.png"):
+    for name in ("adaptation_curves.png", "adaptation_curves_rl.png", "figure2a_2modes.png"):
         assert (tmp_path / "sweep" / name).stat().st_size > 10_000, name
     csv_lines = (tmp_path / "sweep" / "report.csv").read_text().splitlines()
     assert any(line.startswith("maml,none,,2,pre_modulation_return,") and line.endswith(",navigation")
@@ -87,7 +87,7 @@ def test_a_navigation_run_logs_to_wandb_offline(tmp_path: Path, monkeypatch: pyt
     test_rows = [row for row in logged["history"] if "test/post_adaptation_return" in row]
     assert test_rows[-1]["test/post_adaptation_return"] == pytest.approx(results["test"]["post_adaptation_return"])
     assert any("train/return" in row for row in logged["history"])
-    (media,) = [row for row in logged["history"] if "figures/trajectories/_type" in row]
-    for name in ("adaptation_curve", "training_curve", "trajectories", "task_embeddings"):
+    (media,) = [row for row in logged["history"] if "figures/rollouts/_type" in row]
+    for name in ("adaptation_curve", "training_curve", "rollouts", "task_embeddings"):
         assert media[f"figures/{name}/_type"] == "image-file", name
     assert logged["summary"]["results/metric"] == "return"

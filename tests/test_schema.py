@@ -115,13 +115,27 @@ def test_other_group_options_and_cross_key_constraints(tmp_path: Path, override:
     ("model.promp_steps=0", "model.promp_steps: must be >= 1 (got 0)"),
     ("model.algorithm.clip_eps=0", "model.algorithm.clip_eps: must be > 0 (got 0.0)"),
     ("model.policy.hidden_sizes=[]", "model.policy.hidden_sizes: must not be empty"),
-    ("data.noise_std=-1", "data.noise_std: must be >= 0 (got -1.0)"),
+    ("data.env.noise_std=-1", "data.env.noise_std: must be >= 0 (got -1.0)"),
     ("inner_lr=0", "inner_lr: must be > 0 (got 0.0)"),
     ("tasks_per_mode=x", "tasks_per_mode: Value 'x' of type 'str' could not be converted to Integer"),
+    ("data.meta_batch_size=5", "data.meta_batch_size: must be a multiple of modes=2 (got 5)"),
 ])
 def test_navigation_schema(tmp_path: Path, override: str, message: str):
     with pytest.raises(ConfigError) as err:
         check_train(compose_train(tmp_path, "task=navigation", override, fast=False))
+    assert str(err.value) == message
+
+
+@pytest.mark.parametrize("task, override, message", [
+    ("cheetah_speed", "data.env.target=fast", "data.env.target: must be one of speed, location (got fast)"),
+    ("cheetah_speed", "modes=3", "data.env.centres: needs one centre per mode: 3 (got 2)"),
+    ("cheetah_location", "data.env.noise_std=-0.5", "data.env.noise_std: must be >= 0 (got -0.5)"),
+    ("cheetah_location", "data.env.ctrl_cost=-1", "data.env.ctrl_cost: must be >= 0 (got -1.0)"),
+    ("cheetah_location", "model.horizon=0", "model.horizon: must be >= 1 (got 0)"),
+])
+def test_half_cheetah_schema(tmp_path: Path, task: str, override: str, message: str):
+    with pytest.raises(ConfigError) as err:
+        check_train(compose_train(tmp_path, f"task={task}", override, fast=False))
     assert str(err.value) == message
 
 

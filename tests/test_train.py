@@ -83,7 +83,7 @@ def test_cosine_schedule_takes_the_meta_learning_rate_to_zero_at_max_steps(tmp_p
         cfg = compose_train(tmp_path / schedule, f"lr_schedule={schedule}", f"graph_step={str(graph_step).lower()}",
                             "logger=none")
         datamodule = instantiate(cfg.data)
-        module = instantiate(cfg.model, mode_names=datamodule.mode_names)
+        module = instantiate(cfg.model, **datamodule.learner_inputs())
         trainer = build_trainer(cfg)
         trainer.fit(module, datamodule=datamodule)
         lrs[schedule] = [group["lr"] for group in trainer.optimizers[0].param_groups]

@@ -80,6 +80,11 @@ class TaskDataModule(L.LightningDataModule):
     def mode_names(self) -> list[str]:
         return self.tasks.mode_names
 
+    def learner_inputs(self) -> dict[str, Any]:
+        """What the family's meta-learner is built with besides its config: the mode names (and,
+        for RL, the environment)."""
+        return {"mode_names": self.mode_names}
+
     def val_set(self) -> Any:
         return self.tasks.fixed_set(self.val_tasks_per_mode, self.val_seed)
 

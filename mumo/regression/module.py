@@ -78,7 +78,7 @@ class RegressionMetaLearner(Learner):
         loop = self.inner_loop
         return {"method": self.model.method, "modulation": self.model.modulation, "mode_names": self.mode_names,
                 "inner_steps": loop.steps, "inner_lr": loop.lr, "first_order": loop.first_order, "meta_lr": self.lr,
-                "lr_schedule": self.lr_schedule, "engine": self.engine.name, "metric": self.metric}
+                "lr_schedule": self.lr_schedule, "engine": self.engine.name, "metric": self.metric, "task": "regression"}
 
     # --- training -------------------------------------------------------------------------
     def meta_loss(self, batch: Episode) -> Tensor:

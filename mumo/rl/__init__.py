@@ -1,5 +1,6 @@
-"""Meta-reinforcement learning (paper §4.2): environments, rollouts, advantages, policy, ProMP."""
+"""Meta-reinforcement learning (paper §4.2): environments, rollouts, advantages, policy, ProMP.
 
-from mumo.rl.navigation import BatchedNavigation, GoalDistribution, PointNavigationEnv, PolicyScaleActions
-
-__all__ = ["BatchedNavigation", "GoalDistribution", "PointNavigationEnv", "PolicyScaleActions"]
+Every environment module defines a gymnasium environment and an `RLEnvironment`
+(`mumo.rl.tasks`): 2-D navigation (`navigation`), half-cheetah target speed / location
+(`half_cheetah`).
+"""

@@ -14,9 +14,9 @@ import torch
 from torch import Tensor
 
 from mumo.core.learner import Learner
-from mumo.rl.navigation import GoalBatch
 from mumo.rl.policy import MetaPolicy
 from mumo.rl.promp import ProMP, sample_stages
+from mumo.rl.tasks import RLEnvironment, TaskBatch
 
 
 class RLMetaLearner(Learner):
@@ -24,6 +24,7 @@ class RLMetaLearner(Learner):
 
     Args:
         policy: the policy and, for MuMoMAML, its encoder and heads.
+        env: the environment (given by the data module: `RLDataModule.learner_inputs`).
         algorithm: ProMP (inner step, clipped objective, KL penalty).
         rollouts, horizon: episodes per task and stage, and their length.
         policy_scale: the policy acts in [-policy_scale, policy_scale] per axis (see `policy_to_env`).
@@ -35,13 +36,13 @@ class RLMetaLearner(Learner):
 
     metric = "return"
 
-    def __init__(self, policy: MetaPolicy, algorithm: ProMP, rollouts: int = 20, horizon: int = 100,
+    def __init__(self, policy: MetaPolicy, algorithm: ProMP, env: RLEnvironment, rollouts: int = 20, horizon: int = 100,
                  policy_scale: float = 10.0, promp_steps: int = 5, lr: float = 1e-3, lr_schedule: str = "constant",
                  eval_steps: int | None = None, seed: int = 0, eval_seed: int = 3_000_017,
                  mode_names: list[str] | None = None) -> None:
         super().__init__(lr, lr_schedule, mode_names or ["0"])
         self.automatic_optimization = False
-        self.policy, self.algorithm = policy, algorithm
+        self.policy, self.algorithm, self.env = policy, algorithm, env
         self.rollouts, self.horizon, self.policy_scale = rollouts, horizon, policy_scale
         self.promp_steps = promp_steps
         self.eval_steps = algorithm.inner_loop.steps if eval_steps is None else eval_steps
@@ -53,7 +54,7 @@ class RLMetaLearner(Learner):
         return {"method": self.policy.method, "modulation": self.policy.modulation,
                 "mode_names": self.mode_names, "inner_steps": self.eval_steps, "inner_lr": loop.lr,
                 "first_order": loop.first_order, "meta_lr": self.lr, "lr_schedule": self.lr_schedule,
-                "engine": "batched", "metric": self.metric}
+                "engine": "batched", "metric": self.metric, "task": self.env.name}
 
     def parameter_groups(self) -> list[dict]:
         groups = [{"params": self.policy.base_parameters(), "name": "policy"}]
@@ -61,11 +62,11 @@ class RLMetaLearner(Learner):
             groups.append({"params": encoder, "name": "encoder"})
         return groups
 
-    def _stages(self, batch: GoalBatch, generator: torch.Generator, **kwargs) -> list:
-        return sample_stages(self.algorithm, self.policy, batch, self.rollouts, self.horizon, self.policy_scale,
-                             generator, **kwargs)
+    def _stages(self, batch: TaskBatch, generator: torch.Generator, **kwargs) -> list:
+        return sample_stages(self.algorithm, self.policy, self.env, batch, self.rollouts, self.horizon,
+                             self.policy_scale, generator, **kwargs)
 
-    def training_step(self, batch: GoalBatch, batch_idx: int) -> Tensor:
+    def training_step(self, batch: TaskBatch, batch_idx: int) -> Tensor:
         stages = self._stages(batch, self.generator)
         returns = torch.stack([stage.returns.mean() for stage in stages])  # of the policy before this update
         self.record_train(returns[-1])
@@ -84,7 +85,7 @@ class RLMetaLearner(Learner):
         self.log("train/meta_loss", loss.detach())
         return loss.detach()
 
-    def evaluate_batch(self, batch: GoalBatch, batch_idx: int) -> tuple[Tensor, Tensor, Tensor]:
+    def evaluate_batch(self, batch: TaskBatch, batch_idx: int) -> tuple[Tensor, Tensor, Tensor]:
         """Mean returns: after modulation and after 1..eval_steps steps [S + 1, T], and before
         modulation [T]. The rollouts' noise is seeded by the batch's index in the fixed evaluation
         set: the same for every run and method."""
@@ -95,21 +96,21 @@ class RLMetaLearner(Learner):
         return returns[1:], batch.mode, returns[0]
 
     def family_figures(self, datamodule, out: Path) -> dict[str, Path]:
-        """Trajectories of the first two test tasks of every mode at every stage (Figure 3d) and,
-        for MuMoMAML, the tSNE of the task embeddings of the test tasks (Figure 4)."""
+        """One rollout of the first two test tasks of every mode at every stage, drawn by the
+        environment (Figure 3d for navigation) and, for MuMoMAML, the tSNE of the task embeddings
+        of the test tasks (Figure 4)."""
         from mumo.plots import first_tasks_per_mode, plot_task_embeddings
-        from mumo.rl.plots import plot_trajectories
 
         test = datamodule.test_set()
         shown = first_tasks_per_mode(test, 2)
         with torch.enable_grad():
             stages = self._stages(shown, torch.Generator().manual_seed(self.eval_seed), steps=self.eval_steps,
                                   after_modulation=True)
-        paths = [stage.observations[:, 0, :, :2] for stage in stages]  # first rollout's positions [T, H, 2]
+        observations = [stage.observations[:, 0] for stage in stages]  # each task's first rollout [T, H, d]
         names = ["before modulation", "after modulation"] + [f"after {k} step{'s' * (k > 1)}"
                                                               for k in range(1, self.eval_steps + 1)]
-        figures = {"trajectories": out / "trajectories.png"}
-        plot_trajectories(datamodule.tasks, shown, paths, names, figures["trajectories"])
+        figures = {"rollouts": out / "rollouts.png"}
+        self.env.plot_rollouts(shown, observations, names, figures["rollouts"])
         if self.policy.encoder is not None:
             figures["task_embeddings"] = out / "task_embeddings.png"
             first = self._stages(test, torch.Generator().manual_seed(self.eval_seed), steps=0)[0]

@@ -8,19 +8,22 @@ Goals are g = c + N(0, sigma^2 I) around one of the mode centres c.
 
 Two implementations of the same dynamics: `PointNavigationEnv`, a standard gymnasium environment
 (registered as `mumo/PointNavigation-v0`), and `BatchedNavigation`, which steps every (task,
-rollout) pair of a meta-batch in one tensor operation for training.
+rollout) pair of a meta-batch in one tensor operation for training. `Navigation` is the
+environment as the RL family sees it (`mumo.rl.tasks.RLEnvironment`).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import NamedTuple
+from collections.abc import Sequence
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 import torch
 from torch import Tensor
+
+from mumo.rl.tasks import GaussianModes, TaskBatch
 
 MAX_ACCEL = 0.1  # |a| per axis, in environment units
 RADIUS = 5.0  # mode centres: (±5, ±5) for 2 and 4 modes, a hexagon of radius 5 for 6
@@ -38,62 +41,9 @@ def mode_centres(modes: int) -> Tensor:
     raise ValueError(f"modes must be 2, 4 or 6 (got {modes})")
 
 
-class GoalBatch(NamedTuple):
-    """Navigation tasks: goals [T, 2] and their mode labels [T] (a NamedTuple, so that Lightning
-    moves it between devices as a collection)."""
-
-    goals: Tensor
-    mode: Tensor
-
-    @property
-    def num_tasks(self) -> int:
-        return len(self.goals)
-
-    def select(self, index: slice | Tensor) -> GoalBatch:
-        return GoalBatch(self.goals[index], self.mode[index])
-
-
-@dataclass(frozen=True)
-class GoalDistribution:
-    """Goals around `modes` centres with isotropic Gaussian noise of std `noise_std`."""
-
-    modes: int = 2
-    noise_std: float = 1.0
-
-    def sample(self, tasks_per_mode: int, generator: torch.Generator) -> GoalBatch:
-        """A balanced batch: goals [M * n, 2] and mode labels [M * n], `n` tasks of each mode in
-        mode order, drawn in one pass from `generator`."""
-        mode = torch.arange(self.modes).repeat_interleave(tasks_per_mode)
-        noise = torch.randn(len(mode), 2, generator=generator)
-        return GoalBatch(mode_centres(self.modes)[mode] + self.noise_std * noise, mode)
-
-    def fixed_set(self, tasks_per_mode: int, seed: int) -> GoalBatch:
-        """A task set that depends only on (`tasks_per_mode`, `seed`) and the distribution."""
-        return self.sample(tasks_per_mode, torch.Generator().manual_seed(seed))
-
-    @property
-    def mode_names(self) -> list[str]:
-        """A mode's name is its centre: '(-5,-5)'."""
-        return [f"({x:g},{y:g})" for x, y in mode_centres(self.modes).tolist()]
-
-
-def policy_to_env(action: Tensor | np.ndarray, policy_scale: float, limit: float = MAX_ACCEL):
-    """The action mapping of the original code: the policy acts in [-policy_scale, policy_scale]
-    per axis, the environment receives that box mapped linearly onto [-limit, limit], clipped."""
-    scaled = action * (limit / policy_scale)
-    return scaled.clamp(-limit, limit) if isinstance(scaled, Tensor) else np.clip(scaled, -limit, limit)
-
-
-class PolicyScaleActions(gym.ActionWrapper):
-    """Lets a policy act in [-policy_scale, policy_scale]^d (see `policy_to_env`)."""
-
-    def __init__(self, env: gym.Env, policy_scale: float = 10.0) -> None:
-        super().__init__(env)
-        self.policy_scale = policy_scale
-        self.action_space = gym.spaces.Box(-policy_scale, policy_scale, env.action_space.shape, np.float64)
-
-    def action(self, action: np.ndarray) -> np.ndarray:
-        return policy_to_env(np.asarray(action, dtype=np.float64), self.policy_scale, float(self.env.action_space.high[0]))
+def goal_distribution(modes: int = 2, noise_std: float = 1.0) -> GaussianModes:
+    """Goals around the `modes` centres of `mode_centres` with isotropic noise of std `noise_std`."""
+    return GaussianModes(tuple(map(tuple, mode_centres(modes).tolist())), noise_std)
 
 
 class PointNavigationEnv(gym.Env):
@@ -106,7 +56,7 @@ class PointNavigationEnv(gym.Env):
     metadata = {"render_modes": []}
 
     def __init__(self, modes: int = 2, noise_std: float = 1.0, goal: tuple[float, float] | None = None) -> None:
-        self.goals = GoalDistribution(modes, noise_std)
+        self.goals = goal_distribution(modes, noise_std)
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (4,), np.float64)
         self.action_space = gym.spaces.Box(-MAX_ACCEL, MAX_ACCEL, (2,), np.float64)
         self.goal = np.zeros(2) if goal is None else np.asarray(goal, dtype=np.float64)
@@ -115,7 +65,7 @@ class PointNavigationEnv(gym.Env):
     def sample_tasks(self, n: int) -> list[np.ndarray]:
         """`n` goals of the goal distribution, modes balanced (n must be a multiple of modes)."""
         generator = torch.Generator().manual_seed(int(self.np_random.integers(2**31)))
-        goals, _ = self.goals.sample(n // self.goals.modes, generator)
+        goals = self.goals.sample(n // self.goals.modes, generator).params
         return list(goals.double().numpy())
 
     def set_task(self, goal) -> None:
@@ -175,3 +125,48 @@ class BatchedNavigation:
 
     def observation(self) -> Tensor:
         return torch.cat([self.position, self.velocity], dim=-1)
+
+
+class Navigation:
+    """2-D navigation for the RL family: goals, the batched simulator, trajectory figures.
+
+    Args:
+        modes: 2 (the paper's bimodal), 4 or 6 goal modes (`mode_centres`).
+        noise_std: goal noise around the mode centre.
+    """
+
+    name, gym_id = "navigation", "mumo/PointNavigation-v0"
+    observation_size, action_size = BatchedNavigation.observation_size, BatchedNavigation.action_size
+    action_limit = MAX_ACCEL
+
+    def __init__(self, modes: int = 2, noise_std: float = 1.0) -> None:
+        self.tasks = goal_distribution(modes, noise_std)
+
+    def batched(self, params: Tensor, threads: int = 1) -> BatchedNavigation:
+        return BatchedNavigation(params)
+
+    def plot_rollouts(self, tasks: TaskBatch, observations: Sequence[Tensor], stage_names: Sequence[str],
+                      path: Path) -> None:
+        """Figure 3d: one panel per task, its goal over the goal density's contours, and one
+        rollout's positions at every stage (before modulation, after modulation, after each step)."""
+        from mumo.plots import plt, save
+
+        n = tasks.num_tasks
+        fig, axes = plt.subplots(1, n, figsize=(3.6 * n, 3.8), squeeze=False)
+        extent = float(torch.tensor(self.tasks.centres).abs().max()) + 3 * self.tasks.noise_std + 1
+        axis = torch.linspace(-extent, extent, 120)
+        gx, gy = torch.meshgrid(axis, axis, indexing="xy")
+        density = self.tasks.density(torch.stack([gx, gy], dim=-1))
+        colors = plt.get_cmap("viridis")(torch.linspace(0, 0.9, len(stage_names)).tolist())
+        for t, ax in enumerate(axes[0]):
+            ax.contour(gx.numpy(), gy.numpy(), density.numpy(), levels=6, colors="0.75", linewidths=0.8)
+            for name, color, obs in zip(stage_names, colors, observations):
+                ax.plot(obs[t, :, 0], obs[t, :, 1], color=color, lw=1.6, label=name)
+            ax.plot(*tasks.params[t].tolist(), marker="*", color="tab:red", markersize=14, label="goal", ls="")
+            ax.plot(0, 0, marker="o", color="black", markersize=4, ls="")
+            ax.set_xlim(-extent, extent), ax.set_ylim(-extent, extent), ax.set_aspect("equal")
+            ax.set_title(f"test task {t + 1}, mode {self.tasks.mode_names[int(tasks.mode[t])]}", fontsize=10)
+        handles, labels = axes[0, 0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False, fontsize=9)
+        fig.suptitle("trajectories before and after adaptation (one rollout per stage)")
+        save(fig, path, rect=(0, 0.08, 1, 0.95))

@@ -24,7 +24,7 @@ from torch import Tensor
 from mumo.core.inner_sgd import InnerSGD
 from mumo.core.low_rank import Params
 from mumo.rl.advantages import task_advantages
-from mumo.rl.navigation import BatchedNavigation, GoalBatch, policy_to_env
+from mumo.rl.tasks import RLEnvironment, TaskBatch, policy_to_env
 from mumo.rl.policy import Factors, MetaPolicy, kl_divergence, log_prob
 
 
@@ -51,13 +51,14 @@ class Batch:
 
 
 @torch.no_grad()
-def collect(meta: MetaPolicy, params: Params, factors: Factors | None, tasks: GoalBatch, rollouts: int, horizon: int,
-            policy_scale: float, generator: torch.Generator) -> Batch:
-    """`rollouts` episodes of `horizon` steps for every task with its own policy."""
+def collect(meta: MetaPolicy, params: Params, factors: Factors | None, env: RLEnvironment, tasks: TaskBatch,
+            rollouts: int, horizon: int, policy_scale: float, generator: torch.Generator) -> Batch:
+    """`rollouts` episodes of `horizon` steps for every task with its own policy, all (task,
+    rollout) pairs stepped together by the environment's batched simulator."""
     mode = tasks.mode
-    env = BatchedNavigation(tasks.goals.repeat_interleave(rollouts, dim=0))
+    sim = env.batched(tasks.params.repeat_interleave(rollouts, dim=0), threads=torch.get_num_threads())
     tasks = tasks.num_tasks
-    obs = env.reset(generator)
+    obs = sim.reset(generator)
     observations, actions, rewards, means = [], [], [], []
     log_std = None
     for _ in range(horizon):
@@ -65,7 +66,7 @@ def collect(meta: MetaPolicy, params: Params, factors: Factors | None, tasks: Go
         noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype)
         action = mean + log_std.exp() * noise
         observations.append(obs.view(tasks, rollouts, -1))
-        obs, reward = env.step(policy_to_env(action.view(tasks * rollouts, -1), policy_scale))
+        obs, reward = sim.step(policy_to_env(action.view(tasks * rollouts, -1), policy_scale, env.action_limit))
         actions.append(action), rewards.append(reward.view(tasks, rollouts)), means.append(mean)
     batch = Batch(torch.stack(observations, 2), torch.stack(actions, 2), torch.stack(rewards, 2),
                   torch.stack(means, 2), log_std.unsqueeze(1).clone(), mode)  # log-std: not a view of theta
@@ -138,8 +139,9 @@ class ProMP:
         return -clipped.mean() + self.inner_kl_penalty * kl / max(len(batches) - 1, 1)
 
 
-def sample_stages(algo: ProMP, meta: MetaPolicy, tasks: GoalBatch, rollouts: int, horizon: int, policy_scale: float,
-                  generator: torch.Generator, steps: int | None = None, after_modulation: bool = False) -> list[Batch]:
+def sample_stages(algo: ProMP, meta: MetaPolicy, env: RLEnvironment, tasks: TaskBatch, rollouts: int, horizon: int,
+                  policy_scale: float, generator: torch.Generator, steps: int | None = None,
+                  after_modulation: bool = False) -> list[Batch]:
     """Stages 0..K of one meta-iteration (K = `steps`, default the inner loop's), adapting every
     task's fast weights between stages without second-order terms.
 
@@ -150,13 +152,14 @@ def sample_stages(algo: ProMP, meta: MetaPolicy, tasks: GoalBatch, rollouts: int
     params = meta.initial_params(tasks.mode)
     factors, batches = None, []
     for stage in range(steps + 1):
-        batch = collect(meta, params, stage_factors(factors, stage), tasks, rollouts, horizon, policy_scale, generator)
+        batch = collect(meta, params, stage_factors(factors, stage), env, tasks, rollouts, horizon, policy_scale,
+                        generator)
         batches.append(batch)
         if stage == 0:
             with torch.no_grad():
                 factors = meta.condition(batch.encoder_input())
             if after_modulation:
-                batches.append(collect(meta, params, factors, tasks, rollouts, horizon, policy_scale, generator))
+                batches.append(collect(meta, params, factors, env, tasks, rollouts, horizon, policy_scale, generator))
         if stage < steps:
             with torch.enable_grad():
                 adapted = algo.adapt(meta, params, factors, batch, stage, create_graph=False)
