@@ -172,9 +172,14 @@ def test_every_shipped_config_passes(tmp_path: Path):
             check_train(compose_train(tmp_path, f"method={method}", f"modes={modes}", *experiment, fast=False))
     for group, options in {"logger": ["csv", "tensorboard", "wandb", "none"], "trainer": ["cpu", "gpu", "ddp"],
                            "model": ["mlp"], "modulation": ["none", "softmax", "sigmoid", "film"],
-                           "experiment": ["quick"], "task": ["regression", "navigation"]}.items():
+                           "experiment": ["quick"], "task": ["regression", "navigation", "cheetah_speed",
+                                                             "cheetah_location"]}.items():
         for option in options:
             check_train(compose_train(tmp_path, f"{group}={option}", fast=False))
+    for task, method in itertools.product(["navigation", "cheetah_speed", "cheetah_location"],
+                                          ["maml", "multi_maml", "mumomaml_film"]):
+        for experiment in ([], ["experiment=cheetah_paper_scale"] if task != "navigation" else []):
+            check_train(compose_train(tmp_path, f"task={task}", f"method={method}", *experiment, fast=False))
     check_evaluate(compose_other("evaluate", "ckpt_path=x.ckpt"))
     check_bench(compose_other("bench"))
 

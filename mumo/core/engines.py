@@ -12,7 +12,8 @@ What an engine needs from a family:
 - a model with `condition(episode)` (computed once from the support set, never adapted),
   `initial_params(episode, rank)`, `predict(x, params, condition, tape)` and `task_net(mode)`
   (`AdaptableModel`);
-- a `TaskLoss`: per-task loss [T] of predictions against targets, e.g. `MSE` for regression.
+- a `TaskLoss`: per-task loss [T] of predictions against targets (`MSE` for regression,
+  `CrossEntropy` for classification).
 The RL family has no stored support set (each inner step collects fresh rollouts) and calls
 `InnerSGD` from its own algorithm (`mumo.rl.promp`).
 """
@@ -52,6 +53,15 @@ class MSE(TaskLoss):
     def summed(self, prediction: Tensor, target: Tensor) -> Tensor:
         """In two ops: every task has the same N x d points."""
         return F.mse_loss(prediction, target, reduction="sum") / (prediction.shape[-2] * prediction.shape[-1])
+
+
+class CrossEntropy(TaskLoss):
+    """Mean cross-entropy over a task's points (classification): logits [T, N, classes] and class
+    indices [T, N] -> [T] (or [N, classes], [N] -> scalar)."""
+
+    def __call__(self, prediction: Tensor, target: Tensor) -> Tensor:
+        flat = F.cross_entropy(prediction.flatten(0, -2), target.flatten(), reduction="none")
+        return flat.view(target.shape).mean(-1)
 
 
 class AdaptableModel(Protocol):

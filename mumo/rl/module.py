@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from mumo.core.learner import Learner
+from mumo.errors import ConfigError
 from mumo.rl.policy import MetaPolicy
 from mumo.rl.promp import ProMP, sample_stages
 from mumo.rl.tasks import RLEnvironment, TaskBatch
@@ -42,6 +43,10 @@ class RLMetaLearner(Learner):
                  mode_names: list[str] | None = None) -> None:
         super().__init__(lr, lr_schedule, mode_names or ["0"])
         self.automatic_optimization = False
+        for key, wanted, got in (("observation_size", env.observation_size, policy.observation_size),
+                                 ("action_size", env.action_size, policy.action_size)):
+            if got != wanted:
+                raise ConfigError(f"model.policy.{key}", f"{env.name} has {wanted} (got {got})")
         self.policy, self.algorithm, self.env = policy, algorithm, env
         self.rollouts, self.horizon, self.policy_scale = rollouts, horizon, policy_scale
         self.promp_steps = promp_steps

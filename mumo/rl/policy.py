@@ -93,6 +93,7 @@ class MetaPolicy(nn.Module):
                  modulation: str = "film", per_mode_nets: int = 0, encoder_size: int = 64) -> None:
         super().__init__()
         self.modulation, self.per_mode_nets = modulation, per_mode_nets
+        self.observation_size, self.action_size = observation_size, action_size
         self.policies = nn.ModuleList(GaussianPolicy(observation_size, action_size, hidden_sizes, modulation)
                                       for _ in range(per_mode_nets or 1))
         self.policy = self.policies[0]  # every policy has this structure; forward passes take explicit params

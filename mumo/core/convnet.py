@@ -1,0 +1,103 @@
+"""The convolutional base network of few-shot image classification, functional over per-task weights.
+
+Four blocks of [conv 3x3, stride 2, padding 1 -> BatchNorm -> modulation -> ReLU], channels
+32-64-128-256 by default, a global average pool and a linear head (MMAML-Classification's task
+network). As the MLP (`mumo.core.mlp`), `forward(x, condition, params)` runs one task with the
+module's own weights (learn2learn's clones call it so: x [N, C, H, W]) or every task of a
+meta-batch at once with per-task weights carrying a leading task dimension (x [T, N, C, H, W]).
+Per-task convolutions run as one grouped convolution (groups = T).
+
+BatchNorm has no affine parameters and always normalises with the statistics of the images it
+is given (per task and channel): the support set in the inner loop, the query set on the query
+pass (transductive, as the original). The original also updated running averages that it never
+used; there is no running state here. tau modulates per channel: each modulated block's factors
+broadcast as [T, 1, C, 1, 1] over a task's images and positions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from mumo.core.low_rank import Params
+from mumo.core.modulation import Condition, Modulation
+
+BN_EPS = 1e-5
+
+
+def batch_norm(h: Tensor) -> Tensor:
+    """Normalise [T, N, C, H, W] per task and channel over the task's images and positions."""
+    mean = h.mean(dim=(1, 3, 4), keepdim=True)
+    var = h.var(dim=(1, 3, 4), keepdim=True, unbiased=False)
+    return (h - mean) * torch.rsqrt(var + BN_EPS)
+
+
+def conv(x: Tensor, weight: Tensor, bias: Tensor, stride: int = 2) -> Tensor:
+    """3x3 convolution of every task's images x [T, N, C, H, W] with shared ([out, C, 3, 3]) or
+    per-task ([T, out, C, 3, 3]) weights -> [T, N, out, H', W']."""
+    tasks, n = x.shape[:2]
+    if weight.dim() == 4:
+        out = F.conv2d(x.flatten(0, 1), weight, bias, stride=stride, padding=1)
+        return out.view(tasks, n, *out.shape[1:])
+    grouped = x.transpose(0, 1).flatten(1, 2)  # [N, T * C, H, W]
+    out = F.conv2d(grouped, weight.flatten(0, 1), bias.flatten(), stride=stride, padding=1, groups=tasks)
+    return out.view(n, tasks, -1, *out.shape[2:]).transpose(0, 1)
+
+
+def per_channel(factors: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
+    """Modulation factors [T, 1, C] (as `Modulation.factors` makes them) -> [T, 1, C, 1, 1]."""
+    return tuple(f[..., None, None] for f in factors)
+
+
+class ConvNet(nn.Module):
+    """Conv blocks with per-channel modulation, global average pool, linear head.
+
+    Args:
+        in_channels: image channels.
+        channels: output channels of each block (MMAML: 32, 64, 128, 256).
+        num_classes: N of the N-way tasks.
+        modulation: the modulation of the blocks' BatchNorm outputs, or None (MAML).
+        modulated_layers: blocks (0-based) that receive a tau.
+    """
+
+    def __init__(self, in_channels: int = 3, channels: Sequence[int] = (32, 64, 128, 256), num_classes: int = 5,
+                 modulation: Modulation | None = None, modulated_layers: Sequence[int] = ()) -> None:
+        super().__init__()
+        sizes = [in_channels, *channels]
+        self.convs = nn.ModuleList(nn.Conv2d(a, b, 3, stride=2, padding=1) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.head = nn.Linear(sizes[-1], num_classes)
+        for layer in (*self.convs, self.head):
+            nn.init.xavier_uniform_(layer.weight)
+            nn.init.zeros_(layer.bias)
+        self.channels = list(channels)
+        self.modulation = modulation
+        self.modulated_layers = list(modulated_layers) if modulation is not None else []
+
+    def tau_sizes(self) -> list[int]:
+        """Size of tau for each modulated block, in `modulated_layers` order."""
+        return [self.modulation.tau_size(self.channels[i]) for i in self.modulated_layers]
+
+    def forward(self, x: Tensor, condition: Condition | None = None, params: Params | None = None,
+                tape: dict | None = None) -> Tensor:
+        """Logits: x [T, N, C, H, W] -> [T, N, classes], or [N, C, H, W] -> [N, classes] for one task.
+        `tape` is accepted for the engines' interface; conv weights are always dense."""
+        p = dict(self.named_parameters()) if params is None else params
+        single = x.dim() == 4
+        h = x.unsqueeze(0) if single else x
+        condition = condition or Condition()
+        factors_of = dict(zip(self.modulated_layers, condition.factors)) if condition.factors is not None else {}
+        for i in range(len(self.convs)):
+            h = batch_norm(conv(h, p[f"convs.{i}.weight"], p[f"convs.{i}.bias"]))
+            if i in factors_of:
+                h = self.modulation(h, per_channel(factors_of[i]))
+            h = torch.relu(h)
+        features = h.mean(dim=(3, 4))  # [T, N, channels]
+        weight, bias = p["head.weight"], p["head.bias"]
+        if weight.dim() == 2:
+            logits = F.linear(features, weight, bias)
+        else:
+            logits = torch.baddbmm(bias.unsqueeze(1), features, weight.transpose(1, 2))
+        return logits.squeeze(0) if single else logits
