@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install train test test-slow bench clean
+.PHONY: install data train test test-slow bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,9 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+data: $(STAMP)
+	$(PY) -m mumo.classification.offline --root data/offline
 
 train: $(STAMP)
 	$(PY) -m mumo.train $(ARGS)

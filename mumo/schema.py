@@ -100,8 +100,8 @@ class RegressionDataConfig(TaskDataConfig):
 
 
 @dataclass
-class MetaModelConfig:
-    _target_: str = "mumo.regression.model.MetaModel"
+class RegressionMetaModelConfig:
+    _target_: str = "mumo.regression.model.RegressionMetaModel"
     in_features: int = knob(AtLeast(1))
     out_features: int = knob(AtLeast(1))
     hidden_sizes: list[int] = knob(NonEmpty(), Each(AtLeast(1)))
@@ -132,7 +132,7 @@ class InnerSGDConfig:
 
 
 @dataclass
-class RegressionMetaLearnerConfig:
+class SupervisedMetaLearnerConfig:
     _target_: str = "mumo.regression.module.RegressionMetaLearner"
     net: Any = knob()
     inner_loop: Any = knob()
@@ -294,8 +294,8 @@ SCHEMAS: dict[str, type] = {
     "mumo.rl.module.RLMetaLearner": RLMetaLearnerConfig,
     "mumo.rl.policy.MetaPolicy": MetaPolicyConfig,
     "mumo.rl.promp.ProMP": ProMPConfig,
-    "mumo.regression.module.RegressionMetaLearner": RegressionMetaLearnerConfig,
-    "mumo.regression.model.MetaModel": MetaModelConfig,
+    "mumo.regression.module.RegressionMetaLearner": SupervisedMetaLearnerConfig,
+    "mumo.regression.model.RegressionMetaModel": RegressionMetaModelConfig,
     "mumo.core.inner_sgd.InnerSGD": InnerSGDConfig,
     "lightning.Trainer": TrainerConfig,
     "mumo.loggers.CSVLogger": FileLoggerConfig,

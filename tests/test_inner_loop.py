@@ -7,7 +7,7 @@ from mumo.core.episode import Episode
 from mumo.regression.functions import RegressionTasks
 from mumo.core.engines import MSE, BatchedEngine, make_engine
 from mumo.core.inner_sgd import InnerSGD
-from mumo.regression.model import MetaModel
+from mumo.regression.model import RegressionMetaModel
 from mumo.core.low_rank import LowRankWeight
 
 WEIGHT_UPDATES = ["dense", "low_rank"]
@@ -18,7 +18,7 @@ def episode64(modes: int = 2, per_mode: int = 3) -> Episode:
     return Episode(*(f.double() if f.is_floating_point() else f for f in e))
 
 
-def meta_loss_and_grads(engine: str, model: MetaModel, loop: InnerSGD, episode: Episode, weight_updates="dense"):
+def meta_loss_and_grads(engine: str, model: RegressionMetaModel, loop: InnerSGD, episode: Episode, weight_updates="dense"):
     model.zero_grad()
     loss = make_engine(engine, loop, MSE(), weight_updates).query_loss(model, episode, create_graph=True).mean()
     loss.backward()
@@ -29,10 +29,10 @@ def as_dense(weight, num_tasks: int = 6) -> torch.Tensor:
     return weight.dense(num_tasks) if isinstance(weight, LowRankWeight) else weight
 
 
-def build(modulation: str, **kwargs) -> MetaModel:
+def build(modulation: str, **kwargs) -> RegressionMetaModel:
     torch.manual_seed(0)
     # A larger init than the paper's 0.01 makes second-order terms and tau's effect non-negligible.
-    return MetaModel(modulation=modulation, init_std=0.3, **kwargs).double()
+    return RegressionMetaModel(modulation=modulation, init_std=0.3, **kwargs).double()
 
 
 CASES = [("none", {"bias_transform": 20}), ("softmax", {}), ("sigmoid", {"modulated_layers": [0]}), ("film", {}),
@@ -114,7 +114,7 @@ def test_zero_steps_is_the_prior_and_all_steps_are_recorded():
 
 
 
-def per_task_max_inner_grad(model: MetaModel, episode: Episode, name: str) -> torch.Tensor:
+def per_task_max_inner_grad(model: RegressionMetaModel, episode: Episode, name: str) -> torch.Tensor:
     """max_ij |dL_t/dW_ij| of each task's first inner step (an unclamped step at lr 1)."""
     theta0, theta1 = BatchedEngine(InnerSGD(steps=1, lr=1.0), MSE(), "dense").adapt(
         model, episode, model.condition(episode), create_graph=False
@@ -154,7 +154,7 @@ def test_clamp_active_on_some_tasks_gives_the_same_meta_gradients_as_learn2learn
 
 def test_low_rank_and_dense_weight_updates_agree_in_float32():
     torch.manual_seed(0)
-    model = MetaModel(modulation="film")
+    model = RegressionMetaModel(modulation="film")
     episode = RegressionTasks(2).sample(25, torch.Generator().manual_seed(1))
     loop = InnerSGD(steps=5, lr=0.001, grad_clamp=10.0)
     results = {}

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from mumo.regression.functions import RegressionTasks
-from mumo.regression.model import MetaModel
+from mumo.regression.model import RegressionMetaModel
 from mumo.core.modulation import FiLM, SigmoidAttention, SoftmaxAttention
 
 
@@ -12,18 +12,18 @@ def n_params(params) -> int:
 
 def test_parameter_counts_match_the_original_networks():
     """Spec §2: MAML with 20-d bias transformation 22,521; gated net 20,501; LSTM 53,120."""
-    maml = MetaModel(modulation="none", bias_transform=20)
+    maml = RegressionMetaModel(modulation="none", bias_transform=20)
     assert n_params(maml.base_parameters()) == 22_521 and maml.encoder is None
-    film = MetaModel(modulation="film", modulated_layers=[0])
+    film = RegressionMetaModel(modulation="film", modulated_layers=[0])
     assert n_params(film.base_parameters()) == 20_501
     assert n_params(film.encoder.parameters()) == 53_120
     assert n_params(film.heads.parameters()) == 16_200
-    assert n_params(MetaModel(modulation="sigmoid").heads.parameters()) == 24_300
-    assert n_params(MetaModel(modulation="film").heads.parameters()) == 48_600
+    assert n_params(RegressionMetaModel(modulation="sigmoid").heads.parameters()) == 24_300
+    assert n_params(RegressionMetaModel(modulation="film").heads.parameters()) == 48_600
 
 
 def test_base_weights_use_small_normal_init_and_zero_bias():
-    net = MetaModel(modulation="none").nets[0]
+    net = RegressionMetaModel(modulation="none").nets[0]
     w = net.layers[1].weight
     assert w.std().item() == pytest.approx(0.01, rel=0.05)
     assert all(layer.bias.abs().sum() == 0 for layer in net.layers)
@@ -49,7 +49,7 @@ def test_modulation_operations():
 
 def test_batched_forward_equals_per_task_forward():
     torch.manual_seed(0)
-    model = MetaModel(modulation="film", init_std=0.3)
+    model = RegressionMetaModel(modulation="film", init_std=0.3)
     episode = RegressionTasks(2).sample(3, torch.Generator().manual_seed(0))
     cond = model.condition(episode)
     batched = model.predict(episode.query_x, model.initial_params(episode), cond)
@@ -60,7 +60,7 @@ def test_batched_forward_equals_per_task_forward():
 
 
 def test_encoder_reads_support_pairs_and_only_modulated_layers_get_tau():
-    model = MetaModel(modulation="sigmoid", modulated_layers=[0, 2])
+    model = RegressionMetaModel(modulation="sigmoid", modulated_layers=[0, 2])
     episode = RegressionTasks(2).sample(2, torch.Generator().manual_seed(0))
     assert model.embed(episode).shape == (4, 80)
     assert [t.shape for t in model.taus(episode)] == [(4, 100), (4, 100)]

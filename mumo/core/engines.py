@@ -43,6 +43,10 @@ class TaskLoss:
         """The sum over tasks, whose gradient is every task's own (the inner step's loss)."""
         return self(prediction, target).sum()
 
+    def metric(self, prediction: Tensor, target: Tensor) -> Tensor:
+        """What evaluation reports per task [T]: the loss itself unless a family says otherwise."""
+        return self(prediction, target)
+
 
 class MSE(TaskLoss):
     """Mean squared error over a task's points and output dimensions (regression)."""
@@ -63,9 +67,13 @@ class CrossEntropy(TaskLoss):
         flat = F.cross_entropy(prediction.flatten(0, -2), target.flatten(), reduction="none")
         return flat.view(target.shape).mean(-1)
 
+    def metric(self, prediction: Tensor, target: Tensor) -> Tensor:
+        """Query accuracy per task."""
+        return (prediction.argmax(-1) == target).to(prediction.dtype).mean(-1)
+
 
 class AdaptableModel(Protocol):
-    """What an engine calls on a family's meta-model (see `mumo.regression.model.MetaModel`)."""
+    """What an engine calls on a family's meta-model (see `mumo.core.meta_model.MetaModel`)."""
 
     def condition(self, episode: Episode) -> Condition: ...
     def initial_params(self, episode: Episode, rank: int = 0) -> Params: ...
@@ -82,9 +90,11 @@ class Engine:
         self.inner_sgd, self.loss = inner_sgd, loss
 
     def query_loss(
-        self, model: AdaptableModel, episode: Episode, *, create_graph: bool, all_steps: bool = False
+        self, model: AdaptableModel, episode: Episode, *, create_graph: bool, all_steps: bool = False,
+        metric: bool = False,
     ) -> Tensor:
-        """Per-task query loss [S + 1, T] after 0..S steps if `all_steps`, else [1, T] after S.
+        """Per-task query loss [S + 1, T] after 0..S steps if `all_steps`, else [1, T] after S;
+        with `metric`, the loss's evaluation metric instead (e.g. accuracy).
 
         `create_graph` keeps the inner gradients differentiable (second-order meta-gradient);
         it is ignored (treated as False) when the inner loop is first order.
@@ -139,12 +149,14 @@ class BatchedEngine(Engine):
             yield params
 
     def query_loss(
-        self, model: AdaptableModel, episode: Episode, *, create_graph: bool, all_steps: bool = False
+        self, model: AdaptableModel, episode: Episode, *, create_graph: bool, all_steps: bool = False,
+        metric: bool = False,
     ) -> Tensor:
         condition = model.condition(episode)
         last = self.inner_sgd.steps
+        measure = self.loss.metric if metric else self.loss
         losses = [
-            self.loss(model.predict(episode.query_x, params, condition), episode.query_y)
+            measure(model.predict(episode.query_x, params, condition), episode.query_y)
             for k, params in enumerate(self.adapt(model, episode, condition, create_graph=create_graph))
             if all_steps or k == last
         ]
@@ -188,13 +200,15 @@ class L2LEngine(Engine):
             yield t, task, cond, self._adapt_task(model, task, cond, first_order)
 
     def query_loss(
-        self, model: AdaptableModel, episode: Episode, *, create_graph: bool, all_steps: bool = False
+        self, model: AdaptableModel, episode: Episode, *, create_graph: bool, all_steps: bool = False,
+        metric: bool = False,
     ) -> Tensor:
         first_order = self.inner_sgd.first_order or not create_graph
         last = self.inner_sgd.steps
+        measure = self.loss.metric if metric else self.loss
         per_task = [
             torch.cat([
-                self.loss(learner(task.query_x, condition=cond), task.query_y)
+                measure(learner(task.query_x, condition=cond), task.query_y).view(1)
                 for k, learner in enumerate(learners) if all_steps or k == last
             ])
             for _, task, cond, learners in self._per_task(model, episode, first_order)

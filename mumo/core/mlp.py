@@ -52,6 +52,8 @@ class MLP(nn.Module):
     *not* adapted (Multi-MAML's bias transformation).
     """
 
+    supports_low_rank = True  # its forward records LowRankWeight layers in the tape
+
     def __init__(
         self,
         in_features: int = 1,
