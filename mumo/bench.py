@@ -319,6 +319,32 @@ def bench_vector_env(cfg: DictConfig) -> list[dict]:
     return rows
 
 
+def bench_classification(cfg: DictConfig, device: torch.device) -> list[dict]:
+    """Classification meta-iterations at `task=classification`'s settings (plus
+    `classification_overrides`), the batched engine against learn2learn's clone/adapt, rounds
+    alternating so that machine noise hits both alike; medians."""
+    rows = []
+    for modulation in cfg.classification_modulations:
+        L.seed_everything(cfg.seed, verbose=False)
+        common = ["task=classification", f"modulation={modulation}", f"seed={cfg.seed}", "graph_step=false",
+                  *cfg.classification_overrides]
+        runners = {v: MetaIteration([*common, f"engine={v}"], device, graph=False) for v in ("l2l", "batched")}
+        times = {v: [] for v in runners}
+        for round_ in range(cfg.classification_rounds + 1):  # the first round warms up
+            for variant, runner in runners.items():
+                seconds = runner.time(1)
+                if round_:
+                    times[variant].append(seconds)
+        tasks = runners["batched"].datamodule.train_stream.tasks_per_mode * len(runners["batched"].module.mode_names)
+        medians = {v: statistics.median(t) for v, t in times.items()}
+        for variant, seconds in medians.items():
+            rows.append({"what": "classification meta-iteration", "variant": variant, "modulation": modulation,
+                         "tasks": tasks, "median_ms": 1000 * seconds, "tasks_per_s": tasks / seconds,
+                         "iterations": cfg.classification_rounds, "speedup": medians["l2l"] / seconds,
+                         "speedup_vs": "l2l"})
+    return rows
+
+
 def format_rows(rows: list[dict]) -> str:
     header = (f"{'what':<36}{'variant':<20}{'modulation':<11}{'tasks':>6}{'ms':>11}{'tasks/s':>11}"
               f"  {'speed-up':<18}")
@@ -347,6 +373,8 @@ def main(cfg: DictConfig) -> None:
         rows += bench_rl(cfg)
     if cfg.vector_envs:
         rows += bench_vector_env(cfg)
+    if cfg.classification_modulations:
+        rows += bench_classification(cfg, device)
     machine = {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
                "torch": torch.__version__, "device": str(device), "date": time.strftime("%Y-%m-%d")}
     if device.type == "cuda":

@@ -41,7 +41,7 @@ def first_tasks_per_mode(episode, per_mode: int):
     return episode.select(index)
 
 
-METRIC_LABELS = {"mse": "query MSE", "return": "return"}
+METRIC_LABELS = {"mse": "query MSE", "return": "return", "accuracy": "query accuracy"}
 
 
 def plot_adaptation_curve(results: dict, path: Path) -> None:

@@ -48,6 +48,7 @@ STAGES = {"pre_modulation": "before modulation", "post_modulation": "after modul
 METRICS = {
     "mse": "Query MSE on the fixed test set (lower is better)",
     "return": "Mean return of the fixed test tasks (higher is better)",
+    "accuracy": "Query accuracy on the fixed test tasks (higher is better)",
 }
 
 

