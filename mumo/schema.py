@@ -14,6 +14,7 @@ from typing import Any, Optional
 from omegaconf import DictConfig
 
 from mumo.classification.offline import MODES as IMAGE_MODES
+from mumo.classification.real import LOADERS as REAL_DATASETS
 from mumo.core.engines import ENGINES, WEIGHT_UPDATES
 from mumo.core.learner import LR_SCHEDULES
 from mumo.core.modulation import MODULATIONS
@@ -151,7 +152,9 @@ class ClassificationDataConfig(TaskDataConfig):
     _target_: str = "mumo.classification.data.ClassificationDataModule"
     root: str = knob()
     modes: int = knob(AtLeast(1))
-    datasets: Optional[list[str]] = knob(NonEmpty(), Each(OneOf(*IMAGE_MODES)))
+    datasets: Optional[list[str]] = knob(NonEmpty(), Each(OneOf(*IMAGE_MODES, *REAL_DATASETS)))
+    real_root: Optional[str] = knob()
+    image_size: int = knob(AtLeast(16))
     ways: int = knob(AtLeast(2))
     shots: int = knob(AtLeast(1))
     queries: int = knob(AtLeast(1))

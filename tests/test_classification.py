@@ -130,3 +130,86 @@ def test_the_built_offline_packs_have_their_shapes_and_disjoint_splits():
         assert pack["images"].dtype == np.uint8 and pack["images"].shape[2:] == (32, 32)
         assert pack["images"].shape[1] in (1, 3) and len(pack["labels"]) == len(pack["images"])
         assert len(pack["split"]) == len(pack["names"]) and set(np.unique(pack["split"])) == {0, 1, 2}
+
+
+def write_image(path: Path, value: int, channels: int = 3, side: int = 40) -> None:
+    from torchvision.io import write_jpeg, write_png
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = torch.full((channels, side, side), value, dtype=torch.uint8)
+    image[:, : side // 2] = 255 - value
+    (write_png if path.suffix == ".png" else write_jpeg)(image, str(path))
+
+
+def make_fixture(root: Path, dataset: str) -> None:
+    """A tiny copy of `dataset` in its standard layout."""
+    if dataset == "omniglot":
+        for c in range(8):
+            for i in range(3):
+                write_image(root / "omniglot-py" / ("images_background" if c < 5 else "images_evaluation")
+                            / f"alpha{c % 2}" / f"character{c:02d}" / f"{c}_{i}.png", 10 * c + i, channels=1)
+    elif dataset == "miniimagenet":
+        for s, split in enumerate(("train", "val", "test")):
+            for c in range(5):
+                for i in range(3):
+                    write_image(root / "miniimagenet" / split / f"n0{s}{c}" / f"{i}.jpg", 40 * c + i)
+    elif dataset == "fc100":
+        import pickle
+
+        base = root / "cifar-100-python"
+        base.mkdir(parents=True)
+        coarse_of = np.arange(100) // 5  # 20 superclasses of 5 fine classes
+        for part, per_class in (("train", 2), ("test", 1)):
+            fine = np.repeat(np.arange(100), per_class)
+            pickle.dump({"data": np.full((len(fine), 3072), 7, dtype=np.uint8), "fine_labels": fine.tolist(),
+                         "coarse_labels": coarse_of[fine].tolist()}, (base / part).open("wb"))
+        pickle.dump({"fine_label_names": [f"class{f}" for f in range(100)]}, (base / "meta").open("wb"))
+    elif dataset == "cub":
+        for c in range(20):
+            for i in range(2):
+                write_image(root / "CUB_200_2011" / "images" / f"{c:03d}.bird{c}" / f"{i}.jpg", 10 * c + i)
+    elif dataset == "aircraft":
+        base = root / "fgvc-aircraft-2013b" / "data"
+        variants = [f"A3{c}0/x" for c in range(20)]
+        base.mkdir(parents=True)
+        (base / "variants.txt").write_text("\n".join(variants) + "\n")
+        lines = {"trainval": [], "test": []}
+        for c, variant in enumerate(variants):
+            for i, part in enumerate(("trainval", "test")):
+                image_id = f"{1000000 + 10 * c + i}"
+                write_image(base / "images" / f"{image_id}.jpg", 10 * c + i)
+                lines[part].append(f"{image_id} {variant}")
+        for part, rows in lines.items():
+            (base / f"images_variant_{part}.txt").write_text("\n".join(rows) + "\n")
+
+
+@pytest.mark.parametrize("dataset, classes, split", [("omniglot", 8, [3, 2, 3]), ("miniimagenet", 15, [5, 5, 5]),
+                                                     ("fc100", 100, [60, 20, 20]), ("cub", 20, [14, 3, 3]),
+                                                     ("aircraft", 20, [14, 3, 3])])
+def test_each_real_loader_reads_its_standard_layout(tmp_path: Path, monkeypatch, dataset: str, classes: int,
+                                                    split: list[int]):
+    from mumo.classification import real
+
+    monkeypatch.setattr(real, "OMNIGLOT_TRAIN", 3)
+    monkeypatch.setattr(real, "OMNIGLOT_VAL", 2)
+    make_fixture(tmp_path, dataset)
+    pack = real.LOADERS[dataset](tmp_path, 24)
+    assert pack["images"].shape[1:] == ((1 if dataset == "omniglot" else 3), 24, 24)
+    assert pack["images"].dtype == np.uint8 and len(pack["names"]) == classes
+    assert np.bincount(pack["split"], minlength=3).tolist() == split
+    assert len(pack["labels"]) == len(pack["images"]) and set(pack["labels"]) == set(range(classes))
+    if dataset == "omniglot":  # inverted: the fixture's bright top half becomes dark
+        assert pack["images"][0, 0, 0, 0] < pack["images"][0, 0, -1, -1] and bool(pack["rotations"])
+    with pytest.raises(ConfigError, match=f"^data.real_root: {dataset} not found under"):
+        real.LOADERS[dataset](tmp_path / "empty", 24)
+
+
+def test_the_paper_datasets_feed_the_same_episodes(tmp_path: Path):
+    make_fixture(tmp_path / "real", "miniimagenet")
+    make_fixture(tmp_path / "real", "cub")
+    data = ClassificationDataModule(datasets=["miniimagenet", "cub"], modes=2, real_root=str(tmp_path / "real"),
+                                    image_size=24, ways=3, shots=1, queries=1, meta_batch_size=4)
+    episode = next(iter(data.train_stream))
+    assert episode.support_x.shape == (4, 3, 3, 24, 24) and episode.mode.tolist() == [0, 0, 1, 1]
+    with pytest.raises(ConfigError, match="^data.real_root: cub is read from a local copy"):
+        ClassificationDataModule(datasets=["cub"], modes=1, ways=3)

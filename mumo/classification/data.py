@@ -1,8 +1,10 @@
-"""LightningDataModule for multimodal few-shot classification on the offline benchmark.
+"""LightningDataModule for multimodal few-shot classification: the offline benchmark, or the
+paper's datasets from a local root.
 
 Training draws fresh balanced meta-batches from the meta-train classes forever (a seeded
 stream); validation and test are fixed task sets of the meta-val and meta-test classes, built
-from their own seeds. The packed modes are built on first use (`mumo.classification.offline`).
+from their own seeds. The offline modes are built on first use (`mumo.classification.offline`);
+the paper's datasets are read from `real_root` (`mumo.classification.real`).
 """
 
 from __future__ import annotations
@@ -10,8 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
 
-from mumo.classification.offline import MODES, build
+from mumo.classification.offline import MODES, SIZE, build, resize
+from mumo.classification.real import LOADERS
 from mumo.classification.tasks import ImageMode, ImageTasks
 from mumo.core.episode import Episode
 from mumo.core.stream import TaskDataModule
@@ -25,14 +29,17 @@ class ClassificationDataModule(TaskDataModule):
     """N-way K-shot tasks over the datasets of `datasets` (default: the `modes`-mode mix).
 
     Args:
-        root: where the packed modes are (built there on first use).
+        root: where the offline packs are (built there on first use).
         modes: 2, 3 or 5: the paper's mixes (`MIXES`), unless `datasets` names them.
-        datasets: the modes by name (any of `MODES`), or None.
+        datasets: the modes by name: offline (`MODES`) or the paper's (`LOADERS`), or None.
+        real_root: where the paper's datasets are, in their standard layouts.
+        image_size: the common side length (the offline packs are 32 px; the paper used 84).
         ways, shots, queries: N, K and Q (queries per class).
         meta_batch_size, seed, val/test sets: as every family's (`TaskDataModule`).
     """
 
-    def __init__(self, root: str = "data/offline", modes: int = 2, datasets: list[str] | None = None, ways: int = 5,
+    def __init__(self, root: str = "data/offline", modes: int = 2, datasets: list[str] | None = None,
+                 real_root: str | None = None, image_size: int = SIZE, ways: int = 5,
                  shots: int = 1, queries: int = 1, meta_batch_size: int = 10, seed: int = 0,
                  val_tasks_per_mode: int = 50, test_tasks_per_mode: int = 200, val_seed: int = 1_000_003,
                  test_seed: int = 2_000_003, eval_batch_size: int = 20) -> None:
@@ -40,7 +47,17 @@ class ClassificationDataModule(TaskDataModule):
         if names is None:
             raise ConfigError("modes", f"the offline benchmark mixes 2, 3 or 5 modes unless data.datasets names "
                               f"them (got {modes})")
-        packs = {name: dict(np.load(path)) for name, path in build(Path(root), tuple(names), log=lambda _: None).items()}
+        packs = {}
+        offline = tuple(n for n in names if n not in LOADERS)
+        if offline:
+            for name, path in build(Path(root), offline, log=lambda _: None).items():
+                packs[name] = dict(np.load(path))
+                if image_size != SIZE:
+                    packs[name]["images"] = resize(torch.from_numpy(packs[name]["images"]), image_size).numpy()
+        for name in (n for n in names if n in LOADERS):
+            if real_root is None:
+                raise ConfigError("data.real_root", f"{name} is read from a local copy: set data.real_root")
+            packs[name] = LOADERS[name](Path(real_root), image_size)
         self.splits = {split: ImageTasks([ImageMode.from_pack(n, packs[n], split) for n in names], ways, shots, queries)
                        for split in ("train", "val", "test")}
         super().__init__(self.splits["train"], len(names), meta_batch_size, seed, val_tasks_per_mode,
@@ -51,3 +68,4 @@ class ClassificationDataModule(TaskDataModule):
 
     def test_set(self) -> Episode:
         return self.splits["test"].fixed_set(self.test_tasks_per_mode, self.test_seed)
+

