@@ -11,11 +11,23 @@ from helpers import FAST, run_cli
 TINY = ["variants=[l2l,dense,low_rank,graph]", "modulations=[film]", "tasks=[4,8]", "l2l_max_tasks=4", "rounds=2",
         "round_seconds=0.01", "warmup=1", "inner_steps=2", "entry_point_steps=3", "eval_tasks_per_mode=5", "load_tasks=4",
         "rl_modulations=[none,film]", "rl_rounds=1",
-        'rl_overrides=["tasks_per_mode=1","model.rollouts=2","model.horizon=5","model.promp_steps=1"]']
+        'rl_overrides=["tasks_per_mode=1","model.rollouts=2","model.horizon=5","model.promp_steps=1"]',
+        "rl_tasks=[navigation,cheetah_speed]", "vector_envs=[cheetah_location]", "vector_envs_n=4",
+        "vector_env_steps=3", "classification_rounds=1"]
+
+
+def classification_overrides(workdir: Path) -> str:
+    from test_classification import write_pack
+
+    write_pack(workdir / "packs", "digits", classes=10, per_class=4, channels=1)
+    write_pack(workdir / "packs", "emoji", classes=40, per_class=2, channels=3)
+    overrides = [f"data.root={workdir / 'packs'}", "tasks_per_mode=1", "model.net.channels=[4,4,4,4]",
+                 "model.net.embedding_size=4", "inner_steps=1"]
+    return "classification_overrides=[" + ",".join(f'"{o}"' for o in overrides) + "]"
 
 
 def test_bench_prints_and_writes_every_variant(workdir: Path):
-    proc = run_cli("-m", "mumo.bench", *TINY, "hydra.run.dir=bench", cwd=workdir)
+    proc = run_cli("-m", "mumo.bench", *TINY, classification_overrides(workdir), "hydra.run.dir=bench", cwd=workdir)
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = json.loads((workdir / "bench" / "bench.json").read_text())["rows"]
     timed = [(r["variant"], r["tasks"]) for r in rows if r["what"] == "meta-iteration"]
@@ -27,7 +39,15 @@ def test_bench_prints_and_writes_every_variant(workdir: Path):
     assert loaded == [("meta-iteration, idle", 1), ("meta-iteration, idle", all_cpus),
                       ("meta-iteration, 1 busy process", 1), ("meta-iteration, 1 busy process", all_cpus)]
     rl = [(r["what"], r["modulation"]) for r in rows if r["what"].startswith("RL")]
-    assert rl == [(f"RL meta-iteration, {part}", m) for m in ("none", "film") for part in ("sampling", "update", "total")]
+    assert rl == [(f"RL {task}, {part}", m) for task in ("navigation", "cheetah_speed") for m in ("none", "film")
+                  for part in ("sampling", "of which simulation", "update", "total")]
+    steps = [(r["what"], r["variant"]) for r in rows if r["what"].startswith("env steps/s")]
+    assert steps == [("env steps/s, cheetah_location", "batched"),
+                     ("env steps/s, cheetah_location", "gymnasium sync vector env")]
+    classification = [(r["variant"], r["modulation"], r["speedup_vs"]) for r in rows
+                      if r["what"] == "classification meta-iteration"]
+    assert classification == [("l2l", "none", "l2l"), ("batched", "none", "l2l"), ("l2l", "film", "l2l"),
+                              ("batched", "film", "l2l")]
     assert all(r["median_ms"] > 0 and r["tasks_per_s"] > 0 for r in rows)
     assert re.search(r"^meta-iteration\s+low_rank\s+film\s+4\s", proc.stdout, re.MULTILINE)
 
@@ -35,7 +55,8 @@ def test_bench_prints_and_writes_every_variant(workdir: Path):
 def test_bench_from_a_checkpoint_of_another_model_is_a_one_line_error(workdir: Path):
     train = run_cli("-m", "mumo.train", *FAST, "modulation=none", "hydra.run.dir=maml", cwd=workdir)
     assert train.returncode == 0, train.stderr[-2000:]
-    proc = run_cli("-m", "mumo.bench", *TINY, "ckpt_path=maml/checkpoints/last.ckpt", cwd=workdir)
+    proc = run_cli("-m", "mumo.bench", *TINY, "classification_modulations=[]", "ckpt_path=maml/checkpoints/last.ckpt",
+                   cwd=workdir)
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines()[-1].startswith("error: ckpt_path: its weights do not fit the model of")
     assert "Traceback" not in proc.stderr
