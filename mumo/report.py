@@ -35,6 +35,20 @@ PAPER_TABLE1: dict[tuple[str, str], dict[int, tuple[float, float]]] = {
     ("mumomaml", "sigmoid"): {2: (1.4992, 0.3414), 3: (2.4047, 0.4414)},
     ("mumomaml", "film"): {2: (1.7094, 0.3125), 3: (1.9234, 0.4048)},
 }
+# The authors' MMAML-Classification README: post-adaptation query accuracy (%) on the meta-test
+# classes of Omniglot, mini-ImageNet (2 modes), + FC100 (3), + CUB and Aircraft (5), 3x84x84.
+PAPER_CLASSIFICATION: dict[tuple[int, int, int], dict[str, float]] = {
+    (2, 5, 1): {"maml": 66.80, "multi_maml": 66.85, "mumomaml": 69.93},
+    (2, 5, 5): {"maml": 77.79, "multi_maml": 73.07, "mumomaml": 78.73},
+    (2, 20, 1): {"maml": 44.69, "multi_maml": 53.15, "mumomaml": 47.80},
+    (3, 5, 1): {"maml": 54.55, "multi_maml": 55.90, "mumomaml": 57.47},
+    (3, 5, 5): {"maml": 67.97, "multi_maml": 62.20, "mumomaml": 70.15},
+    (3, 20, 1): {"maml": 28.22, "multi_maml": 39.77, "mumomaml": 36.27},
+    (5, 5, 1): {"maml": 44.09, "multi_maml": 45.46, "mumomaml": 49.06},
+    (5, 5, 5): {"maml": 54.41, "multi_maml": 55.92, "mumomaml": 60.83},
+    (5, 20, 1): {"maml": 28.85, "multi_maml": 33.78, "mumomaml": 33.97},
+}
+PAPER_DATASETS = ["omniglot", "miniimagenet", "fc100", "cub", "aircraft"]
 ROW_NAMES = {
     ("maml", "none"): "MAML",
     ("multi_maml", "none"): "Multi-MAML (GT)",
@@ -312,7 +326,26 @@ def family_table(runs: list[dict]) -> list[str]:
                   f"{len(t.differences)} cell(s), whose runs differ from the paper in: " + "; ".join(differ) + "."]
     if t.paper:
         lines += ["", "Paper: after modulation / after adaptation, Table 1 of the workshop paper."]
+    if family_of(runs[0])[0] == "classification":
+        lines += classification_note(runs)
     return lines
+
+
+def classification_note(runs: list[dict]) -> list[str]:
+    """The authors' README numbers for the (modes, N, K) of these runs, with whether they compare:
+    only runs on the paper's datasets (in the paper's order) do."""
+    settings = sorted({(r["modes"], r["config"]["data"]["ways"], r["config"]["data"]["shots"]) for r in runs})
+    rows = [f"| {m} modes, {n}-way {k}-shot | " + " | ".join(f"{PAPER_CLASSIFICATION[m, n, k][x]:.2f}"
+                                                         for x in ("maml", "multi_maml", "mumomaml")) + " |"
+            for m, n, k in settings if (m, n, k) in PAPER_CLASSIFICATION]
+    if not rows:
+        return []
+    paper_data = all(r["config"]["data"].get("datasets") == PAPER_DATASETS[: r["modes"]] for r in runs)
+    comparable = ("These runs use the paper's datasets; the numbers compare (the paper's at 84 px, 15 queries "
+                  "per class)." if paper_data else
+                  "Not comparable with these runs: other images (the offline benchmark), 32 px, other query sizes.")
+    return ["", "The authors' README (post-adaptation accuracy, %, on Omniglot, mini-ImageNet, FC100, CUB, "
+            "Aircraft). " + comparable, "", "| setting | MAML | Multi-MAML | MMAML |", "|---|---|---|---|", *rows]
 
 
 def write_csv(runs: list[dict], path: Path) -> None:

@@ -16,6 +16,7 @@ from mumo.classification.tasks import ImageMode, ImageTasks
 from mumo.core.engines import CrossEntropy, make_engine
 from mumo.core.inner_sgd import InnerSGD
 from mumo.errors import ConfigError
+from mumo.report import main as report_main
 from mumo.train import run
 
 
@@ -113,6 +114,10 @@ def test_a_classification_run_writes_accuracy_results_and_figures(tmp_path: Path
     for name in ("adaptation_curve", "training_curve", "tasks", "task_embeddings"):
         assert (tmp_path / "run" / f"{name}.png").stat().st_size > 10_000, name
     assert json.loads((tmp_path / "run" / "results.json").read_text()) == results
+    report_main([str(tmp_path)])
+    text = (tmp_path / "report.md").read_text()
+    assert "## classification" in text and "Query accuracy on the fixed test tasks" in text
+    assert "| 2 modes, 5-way 1-shot | 66.80 | 66.85 | 69.93 |" in text and "Not comparable with these runs" in text
 
 
 def test_a_missing_registry_is_one_line_naming_the_package(tmp_path: Path, monkeypatch):

@@ -139,6 +139,22 @@ def test_half_cheetah_schema(tmp_path: Path, task: str, override: str, message: 
     assert str(err.value) == message
 
 
+@pytest.mark.parametrize("task, override, message", [
+    ("classification", "modes=4", "modes: the offline benchmark mixes 2, 3 or 5 modes unless data.datasets "
+                                  "names them (got 4)"),
+    ("classification", "data.datasets=[digits,imagenet]", "data.datasets: every element must be one of digits, "
+     "fashion, animals, emoji, flags, omniglot, miniimagenet, fc100, cub, aircraft (got element imagenet)"),
+    ("classification", "data.datasets=[digits,emoji,flags]", "data.datasets: names 3 datasets but modes=2: set modes=3"),
+    ("classification", "data.ways=1", "data.ways: must be >= 2 (got 1)"),
+    ("classification", "model.net.modulated_layers=[4]", "model.net.modulated_layers: block 4 does not exist "
+                                                         "(conv blocks 0..3)"),
+])
+def test_classification_schema(tmp_path: Path, task: str, override: str, message: str):
+    with pytest.raises(ConfigError) as err:
+        check_train(compose_train(tmp_path, f"task={task}", override, fast=False))
+    assert str(err.value) == message
+
+
 def compose_other(name: str, *overrides: str):
     with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
         return compose(name, overrides=["paths.output_dir=unused", *overrides])
@@ -176,6 +192,8 @@ def test_every_shipped_config_passes(tmp_path: Path):
                                                              "cheetah_location"]}.items():
         for option in options:
             check_train(compose_train(tmp_path, f"{group}={option}", fast=False))
+    for modes, method in itertools.product([2, 3, 5], ["maml", "multi_maml", "mumomaml_film", "mumomaml_sigmoid"]):
+        check_train(compose_train(tmp_path, "task=classification", f"modes={modes}", f"method={method}", fast=False))
     for task, method in itertools.product(["navigation", "cheetah_speed", "cheetah_location"],
                                           ["maml", "multi_maml", "mumomaml_film"]):
         for experiment in ([], ["experiment=cheetah_paper_scale"] if task != "navigation" else []):

@@ -14,7 +14,7 @@ values.
 
 Two implementations of the same dynamics: the gymnasium environments (registered as
 `mumo/HalfCheetahTargetSpeed-v0` and `mumo/HalfCheetahTargetLocation-v0`) and
-`BatchedHalfCheetah`, which steps every (task, rollout) pair of a meta-batch with MuMoJoCo's own
+`BatchedHalfCheetah`, which steps every (task, rollout) pair of a meta-batch with MuJoCo's own
 batched stepping (`mujoco.batch.Batch`, a thread pool over the simulations, bit-identical to
 `mj_step`). `HalfCheetahTargetSpeed` / `HalfCheetahTargetLocation` are the environments as the
 RL family sees them (`mumo.rl.tasks.RLEnvironment`).
