@@ -34,7 +34,8 @@ def test_tasks_are_bimodal_around_the_configured_centres(target, centres, std):
         HalfCheetahTarget(target, modes=3)
 
 
-def test_the_model_without_settotalmass_is_the_original_model():
+def test_the_model_without_settotalmass_is_the_original_model(tmp_path: Path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # loading the original XML warns, and MuJoCo logs it to ./MUJOCO_LOG.TXT
     path = Path(gym.envs.mujoco.__file__).parent / "assets" / "half_cheetah.xml"
     original, ours = mujoco.MjModel.from_xml_path(str(path)), cheetah_model()
     for field in ("body_mass", "body_inertia", "body_subtreemass", "dof_invweight0", "actuator_acc0"):
