@@ -81,16 +81,18 @@ def test_a_killed_job_fails_alone_and_the_others_keep_their_results(workdir: Pat
     assert not (sweep / "0" / "results.json").exists()
 
 
-def test_rl_environments_sweep_on_slurm(workdir: Path):
+def test_an_rl_sweep_runs_on_slurm(workdir: Path):
     tiny = ["tasks_per_mode=1", "model.rollouts=2", "model.horizon=10", "model.promp_steps=1",
             "model.policy.hidden_sizes=[8,8]", "model.policy.encoder_size=4", "data.val_tasks_per_mode=1",
             "data.test_tasks_per_mode=2", "data.eval_batch_size=2", "trainer.max_steps=2", "val_every=2",
             "logger=none"]
     wait_for_empty_queue()
-    proc = run_cli("-m", "mumo.train", "-m", *SLURM, "task=navigation,cheetah_speed", *tiny, cwd=workdir)
+    # (a sweep over task= cannot carry task-specific overrides: each task's own keys differ)
+    proc = run_cli("-m", "mumo.train", "-m", *SLURM, "task=cheetah_speed", "method=maml,mumomaml_film", *tiny,
+                   cwd=workdir)
     assert proc.returncode == 0, proc.stderr[-3000:]
     (sweep,) = workdir.glob("outputs/multirun/*/*")
     results = [json.loads((sweep / str(i) / "results.json").read_text()) for i in (0, 1)]
-    assert [(r["task"], r["metric"], r["steps"]) for r in results] == [("navigation", "return", 2),
-                                                                       ("cheetah_speed", "return", 2)]
+    assert [(r["task"], r["method"], r["steps"]) for r in results] == [("cheetah_speed", "maml", 2),
+                                                                       ("cheetah_speed", "mumomaml", 2)]
     assert list((sweep / ".submitit").glob("*_1/*_log.out"))
