@@ -51,23 +51,23 @@ def plot_adaptation_curves(panels: dict[str, list[dict]], path: Path) -> None:
     save(fig, path)
 
 
+FIGURE_OF_METRIC = {"mse": "adaptation_curves.png", "return": "adaptation_curves_rl.png",
+                    "accuracy": "adaptation_curves_classification.png"}
+
+
 def adaptation_figures(families: dict[str, list[dict]], out: Path) -> list[Path]:
-    """adaptation_curves.png for regression (a panel per number of modes) and
-    adaptation_curves_rl.png for the RL environments (a panel per environment and number of
-    modes: Figure 3a-c)."""
-    written = []
-    regression = families.get("regression", [])
-    rl = {name: runs for name, runs in families.items() if name != "regression"}
-    for runs, panel_of, name in ((regression, lambda r: f"{r['modes']} modes", "adaptation_curves.png"),
-                                 ([r for runs in rl.values() for r in runs],
-                                  lambda r: f"{r['task']}, {r['modes']} modes", "adaptation_curves_rl.png")):
-        if runs:
-            panels: dict[str, list[dict]] = defaultdict(list)
-            for r in sorted(runs, key=lambda r: (r.get("task", ""), r["modes"])):
-                panels[panel_of(r)].append(r)
-            plot_adaptation_curves(dict(panels), out / name)
-            written.append(out / name)
-    return written
+    """One figure per kind of task, a panel per task and number of modes: adaptation_curves.png
+    (regression, Figure 2's curves), adaptation_curves_rl.png (the RL environments, Figure 3a-c),
+    adaptation_curves_classification.png."""
+    by_figure: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
+    for name, runs in sorted(families.items()):
+        for r in sorted(runs, key=lambda r: r["modes"]):
+            figure = FIGURE_OF_METRIC.get(r.get("metric", "mse"), f"adaptation_curves_{name}.png")
+            title = f"{r['modes']} modes" if name == "regression" else f"{name}, {r['modes']} modes"
+            by_figure[figure][title].append(r)
+    for figure, panels in by_figure.items():
+        plot_adaptation_curves(dict(panels), out / figure)
+    return [out / figure for figure in by_figure]
 
 
 def _restore(run: dict):
