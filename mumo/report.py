@@ -4,8 +4,8 @@
 
 Writes report.md, report.csv (a table per task: regression, navigation, cheetah_speed, ...),
 adaptation_curves.png and figure2a/2b_<M>modes.png for regression (fits of every method on the
-same test tasks), and adaptation_curves_rl.png (Figure 3: a panel per RL environment) into the
-sweep directory (or --out). Cells are mean ± 95% CI
+same test tasks), adaptation_curves_rl.png (Figure 3: a panel per RL environment) and
+adaptation_curves_classification.png into the sweep directory (or --out). Cells are mean ± 95% CI
 across seeds (Student t); with one seed, the CI is over test tasks. Missing cells show '—'.
 Runs are compared on their whole resolved config (results.json's `config`): runs that differ in
 any setting other than the seed (e.g. a sweep over inner_steps) get rows of their own, named by
@@ -315,7 +315,7 @@ def family_table(runs: list[dict]) -> list[str]:
         lines.append("| " + " | ".join(line) + " |")
     seeds = sorted({r["seed"] for r in runs})
     steps = sorted({r["steps"] for r in runs})
-    what = family_of(runs[0])[1]
+    name, what = family_of(runs[0])
     lines += ["", f"{what}, mean ± 95% CI over seeds {seeds} "
               "(over test tasks where a cell has one seed); meta-iterations trained: "
               f"{', '.join(map(str, steps))}; {len(runs)} runs."]
@@ -326,7 +326,7 @@ def family_table(runs: list[dict]) -> list[str]:
                   f"{len(t.differences)} cell(s), whose runs differ from the paper in: " + "; ".join(differ) + "."]
     if t.paper:
         lines += ["", "Paper: after modulation / after adaptation, Table 1 of the workshop paper."]
-    if family_of(runs[0])[0] == "classification":
+    if name == "classification":
         lines += classification_note(runs)
     return lines
 

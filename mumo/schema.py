@@ -45,6 +45,15 @@ def balanced_meta_batch(v: dict) -> Iterator[tuple[str, str]]:
         yield "meta_batch_size", f"must be a multiple of modes={v['modes']} (got {v['meta_batch_size']})"
 
 
+def base_net_checks(v: dict, depth: int, layer: str, layers: str) -> Iterator[tuple[str, str]]:
+    """A meta-model's modulated layers exist (`depth` of them, called `layers`), and Multi-MAML
+    has no modulation."""
+    for index in v["modulated_layers"] or ():
+        if index >= depth:
+            yield "modulated_layers", f"{layer} {index} does not exist ({layers} 0..{depth - 1})"
+    yield from multi_maml_checks(v)
+
+
 def multi_maml_checks(v: dict) -> Iterator[tuple[str, str]]:
     """Multi-MAML (one net per mode) has no modulation."""
     if v["per_mode_nets"] and v["modulation"] != "none":
@@ -117,11 +126,7 @@ class RegressionMetaModelConfig:
 
     @staticmethod
     def cross_checks(v: dict) -> Iterator[tuple[str, str]]:
-        depth = len(v["hidden_sizes"])
-        for layer in v["modulated_layers"] or ():
-            if layer >= depth:
-                yield "modulated_layers", f"layer {layer} does not exist (hidden layers 0..{depth - 1})"
-        yield from multi_maml_checks(v)
+        yield from base_net_checks(v, len(v["hidden_sizes"]), "layer", "hidden layers")
 
 
 @dataclass
@@ -181,11 +186,7 @@ class ClassificationMetaModelConfig:
 
     @staticmethod
     def cross_checks(v: dict) -> Iterator[tuple[str, str]]:
-        depth = len(v["channels"])
-        for layer in v["modulated_layers"] or ():
-            if layer >= depth:
-                yield "modulated_layers", f"block {layer} does not exist (conv blocks 0..{depth - 1})"
-        yield from multi_maml_checks(v)
+        yield from base_net_checks(v, len(v["channels"]), "block", "conv blocks")
 
 
 # --- targets: the RL family (environments, policy, ProMP) ----------------------------------------

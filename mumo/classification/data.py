@@ -68,4 +68,3 @@ class ClassificationDataModule(TaskDataModule):
 
     def test_set(self) -> Episode:
         return self.splits["test"].fixed_set(self.test_tasks_per_mode, self.test_seed)
-

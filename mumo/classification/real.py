@@ -103,9 +103,9 @@ def fc100(root: Path, size: int) -> dict:
     fine = np.concatenate([p["fine_labels"] for p in parts])
     coarse = np.concatenate([p["coarse_labels"] for p in parts])
     names = pickle.load((base / "meta").open("rb"), encoding="latin1")["fine_label_names"]
-    superclass_of = {int(f): int(c) for f, c in zip(fine, coarse)}
-    split = np.asarray([next(s for s, supers in FC100_SUPERCLASSES.items() if superclass_of.get(f, -1) in supers)
-                        if f in superclass_of else 2 for f in range(len(names))])
+    superclass_of = dict(zip(fine.tolist(), coarse.tolist()))
+    split_of = {c: s for s, supers in FC100_SUPERCLASSES.items() for c in supers}
+    split = np.asarray([split_of.get(superclass_of.get(f), 2) for f in range(len(names))])
     images = resize(torch.from_numpy(data), size).numpy()
     return {"images": images, "labels": fine, "names": np.asarray(names), "split": split, "rotations": False}
 

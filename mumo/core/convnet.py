@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mumo.core.low_rank import Params
+from mumo.core.mlp import linear
 from mumo.core.modulation import Condition, Modulation
 
 BN_EPS = 1e-5
@@ -101,10 +102,5 @@ class ConvNet(nn.Module):
             if i in factors_of:
                 h = self.modulation(h, per_channel(factors_of[i]))
             h = torch.relu(h)
-        features = h.mean(dim=(3, 4))  # [T, N, channels]
-        weight, bias = p["head.weight"], p["head.bias"]
-        if weight.dim() == 2:
-            logits = F.linear(features, weight, bias)
-        else:
-            logits = torch.baddbmm(bias.unsqueeze(1), features, weight.transpose(1, 2))
+        logits = linear(h.mean(dim=(3, 4)), p["head.weight"], p["head.bias"])  # pooled features [T, N, channels]
         return logits.squeeze(0) if single else logits

@@ -61,7 +61,7 @@ class SupervisedMetaLearner(Learner):
         self.engine = make_engine(engine, inner_loop, self.loss, weight_updates)
         self.grad_clip = grad_clip
 
-    def embedding_figure(self, datamodule, test_set, out: Path) -> dict[str, Path]:
+    def embedding_figure(self, test_set, out: Path) -> dict[str, Path]:
         """For MuMoMAML, the tSNE of the task embeddings of up to 1,000 test tasks (Figures 2c, 4)."""
         from mumo.plots import first_tasks_per_mode, plot_task_embeddings
 

@@ -21,4 +21,4 @@ class RegressionMetaLearner(SupervisedMetaLearner):
         test_set = datamodule.test_set()
         figures = {"fits": out / "fits.png"}
         plot_fits(self, datamodule.tasks, test_set, figures["fits"])
-        return figures | self.embedding_figure(datamodule, test_set, out)
+        return figures | self.embedding_figure(test_set, out)

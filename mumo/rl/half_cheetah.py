@@ -77,10 +77,8 @@ class HalfCheetahTargetEnv(HalfCheetahEnv):
                  ctrl_cost: float = 0.05, **kwargs) -> None:
         if target not in TARGETS:
             raise ValueError(f"target must be one of {', '.join(TARGETS)} (got {target})")
-        defaults = TARGETS[target]
         self.target, self.ctrl_cost = target, ctrl_cost
-        self.tasks = GaussianModes(tuple((c,) for c in (centres or defaults["centres"])),
-                                   defaults["noise_std"] if noise_std is None else noise_std, defaults["unit"])
+        self.tasks = target_tasks(target, centres, noise_std)
         self.task = 0.0
         super().__init__(frame_skip=FRAME_SKIP, reset_noise_scale=RESET_NOISE,
                          exclude_current_positions_from_observation=target == "speed", **kwargs)
@@ -121,6 +119,14 @@ TARGETS = {
     "speed": {"centres": (-1.5, 1.5), "noise_std": 0.5, "unit": "m/s"},
     "location": {"centres": (-5.0, 5.0), "noise_std": 1.0, "unit": "m"},
 }
+
+
+def target_tasks(target: str, centres: Sequence[float] | None = None, noise_std: float | None = None) -> GaussianModes:
+    """The bimodal distribution of v* or x*: `centres` and `noise_std`, or the target's defaults."""
+    defaults = TARGETS[target]
+    return GaussianModes(tuple((float(c),) for c in (centres or defaults["centres"])),
+                         defaults["noise_std"] if noise_std is None else noise_std, defaults["unit"])
+
 for _target in TARGETS:
     gym.register(f"mumo/HalfCheetahTarget{_target.capitalize()}-v0", entry_point=HalfCheetahTargetEnv,
                  max_episode_steps=HORIZON, kwargs={"target": _target})
@@ -144,10 +150,6 @@ class BatchedHalfCheetah:
         self.batch = Batch(self.model, nsim=len(self.goals), nthread=threads)
         self.qpos, self.qvel, self.ctrl = (self.batch.bind(name) for name in ("qpos", "qvel", "ctrl"))
         self.dt = self.model.opt.timestep * FRAME_SKIP
-
-    @property
-    def observation_size(self) -> int:
-        return self.model.nq + self.model.nv - (self.target == "speed")
 
     def set_state(self, qpos: np.ndarray, qvel: np.ndarray) -> Tensor:
         """Put every simulation in the given state [N, nq], [N, nv]; its observations."""
@@ -194,13 +196,11 @@ class HalfCheetahTarget:
 
     def __init__(self, target: str = "speed", modes: int = 2, centres: Sequence[float] | None = None,
                  noise_std: float | None = None, ctrl_cost: float = 0.05) -> None:
-        defaults = TARGETS[target]
-        if len(centres or defaults["centres"]) != modes:
-            raise ValueError(f"centres: needs one centre per mode: {modes} (got {list(centres or defaults['centres'])})")
+        self.tasks = target_tasks(target, centres, noise_std)
+        if self.tasks.modes != modes:
+            raise ValueError(f"centres: needs one centre per mode: {modes} (got {[c for c, in self.tasks.centres]})")
         self.target, self.ctrl_cost = target, ctrl_cost
         self.name, self.gym_id = f"cheetah_{target}", f"mumo/HalfCheetahTarget{target.capitalize()}-v0"
-        self.tasks = GaussianModes(tuple((float(c),) for c in (centres or defaults["centres"])),
-                                   defaults["noise_std"] if noise_std is None else noise_std, defaults["unit"])
         model = cheetah_model()
         self.observation_size = model.nq + model.nv - (target == "speed")
 
