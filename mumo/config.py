@@ -105,6 +105,7 @@ def config_subdir(ckpt_path: str | None, output_dir: str, stamp: str) -> str:
 
 RESOLVERS = {
     "mul": lambda a, b: a * b,
+    "div": lambda a, b: a // b,
     "paper_modulated_layers": paper_modulated_layers,
     "usable_cpus": usable_cpus,
     "sweep_name": sweep_name,
