@@ -193,7 +193,9 @@ def test_every_shipped_config_passes(tmp_path: Path):
         for option in options:
             check_train(compose_train(tmp_path, f"{group}={option}", fast=False))
     for modes, method in itertools.product([2, 3, 5], ["maml", "multi_maml", "mumomaml_film", "mumomaml_sigmoid"]):
-        check_train(compose_train(tmp_path, "task=classification", f"modes={modes}", f"method={method}", fast=False))
+        cfg = compose_train(tmp_path, "task=classification", f"modes={modes}", f"method={method}", fast=False)
+        check_train(cfg)
+        assert cfg.data.meta_batch_size == {2: 10, 3: 9, 5: 10}[modes]  # the original's 10, split evenly
     for task, method in itertools.product(["navigation", "cheetah_speed", "cheetah_location"],
                                           ["maml", "multi_maml", "mumomaml_film"]):
         for experiment in ([], ["experiment=cheetah_paper_scale"] if task != "navigation" else []):
