@@ -1,6 +1,7 @@
 """A run killed with SIGKILL and resumed from its directory ends with the numbers of an
 uninterrupted run, in its own directory, with one metric history and the training time of both
-segments."""
+segments: a regression run and an RL (navigation) run, whose checkpoints also carry the rollout
+noise's generator."""
 
 import csv
 import json
@@ -11,11 +12,15 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 from helpers import FAST
 
 TRAIN = [sys.executable, "-m", "mumo.train", *FAST, "trainer.max_steps=40", "val_every=4",
          "+logger.csv.flush_logs_every_n_steps=1", "callbacks.progress_bar.refresh_rate=0"]
+# a small navigation run: a few short rollouts per task, small networks
+NAVIGATION = ["task=navigation", "tasks_per_mode=2", "model.rollouts=3", "model.horizon=10", "model.promp_steps=2",
+              "model.policy.hidden_sizes=[16,16]", "model.policy.encoder_size=8"]
 
 
 def meta_losses(run: Path) -> list[tuple[int, str]]:
@@ -24,12 +29,14 @@ def meta_losses(run: Path) -> list[tuple[int, str]]:
         return [(int(r["step"]), r["train/meta_loss"]) for r in csv.DictReader(f) if r["train/meta_loss"]]
 
 
-def test_sigkill_then_resume_continues_the_run_in_its_own_directory(workdir: Path):
+@pytest.mark.parametrize("family", [[], NAVIGATION], ids=["regression", "navigation"])
+def test_sigkill_then_resume_continues_the_run_in_its_own_directory(workdir: Path, family: list[str]):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    subprocess.run([*TRAIN, "hydra.run.dir=full"], cwd=workdir, env=env, check=True, capture_output=True)
+    train = [*TRAIN, *family]
+    subprocess.run([*train, "hydra.run.dir=full"], cwd=workdir, env=env, check=True, capture_output=True)
     expected = json.loads((workdir / "full" / "results.json").read_text())
 
-    victim = subprocess.Popen([*TRAIN, "hydra.run.dir=killed"], cwd=workdir, env=env,
+    victim = subprocess.Popen([*train, "hydra.run.dir=killed"], cwd=workdir, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     last = workdir / "killed" / "checkpoints" / "last.ckpt"
     deadline = time.monotonic() + 300
@@ -44,7 +51,7 @@ def test_sigkill_then_resume_continues_the_run_in_its_own_directory(workdir: Pat
     original_config = (workdir / "killed" / ".hydra" / "config.yaml").read_text()
 
     # ckpt_path=<run directory>: no hydra.run.dir, the run continues where it was
-    proc = subprocess.run([*TRAIN, "ckpt_path=killed"], cwd=workdir, env=env, capture_output=True, text=True)
+    proc = subprocess.run([*train, "ckpt_path=killed"], cwd=workdir, env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert sorted(p.name for p in workdir.iterdir()) == ["full", "killed"]  # no new run directory
     assert "dirpath has changed" not in proc.stderr
