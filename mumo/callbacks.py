@@ -40,10 +40,14 @@ class LastCheckpoint(ModelCheckpoint):
     it would miss that validation's numbers (the training curve a resumed or re-evaluated run
     carries on). Validation runs every `val_every` meta-iterations, so this is the same cadence;
     the end of training adds the final weights when `max_steps` is not a multiple of it.
+
+    The file is always replaced, also in a run directory that was moved or copied (Lightning
+    would write `last-v1.ckpt` beside a `last.ckpt` it had not written at that path, and a later
+    resume would start again from the stale one).
     """
 
     def __init__(self, dirpath: str) -> None:
-        super().__init__(dirpath=dirpath, save_last=True, save_top_k=0)
+        super().__init__(dirpath=dirpath, save_last=True, save_top_k=0, enable_version_counter=False)
 
     def _save_last(self, trainer: L.Trainer) -> None:
         if not self._should_skip_saving_checkpoint(trainer):

@@ -78,13 +78,18 @@ def test_sigkill_then_resume_continues_the_run_in_its_own_directory(workdir: Pat
 
 
 def test_resuming_a_finished_run_keeps_its_earlier_results(workdir: Path):
+    """...also when its directory was moved: the resumed run's last.ckpt replaces the one it
+    started from (a later resume of the same directory continues from the newest weights)."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     short = [arg for arg in TRAIN if not arg.startswith("trainer.max_steps")]
-    subprocess.run([*short, "trainer.max_steps=4", "hydra.run.dir=run"], cwd=workdir, env=env, check=True,
+    subprocess.run([*short, "trainer.max_steps=4", "hydra.run.dir=first"], cwd=workdir, env=env, check=True,
                    capture_output=True)
+    (workdir / "first").rename(workdir / "run")
     first = (workdir / "run" / "results.json").read_text()
     proc = subprocess.run([*short, "trainer.max_steps=8", "ckpt_path=run/checkpoints/last.ckpt"], cwd=workdir,
                           env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (workdir / "run" / "results-4.json").read_text() == first
     assert json.loads((workdir / "run" / "results.json").read_text())["steps"] == 8
+    assert [p.name for p in (workdir / "run" / "checkpoints").iterdir()] == ["last.ckpt"]
+    assert torch.load(workdir / "run" / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 8
