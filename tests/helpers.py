@@ -26,6 +26,10 @@ FAST = [
     "trainer.log_every_n_steps=2",
 ]
 
+# A navigation run small enough for tests: a few short rollouts per task, small networks.
+TINY_NAVIGATION = ["task=navigation", "tasks_per_mode=2", "model.rollouts=3", "model.horizon=10",
+                   "model.promp_steps=2", "model.policy.hidden_sizes=[16,16]", "model.policy.encoder_size=8"]
+
 
 def compose_train(output_dir: Path, *overrides: str, fast: bool = True) -> DictConfig:
     """The `train` config as the CLI would compose it, writing into `output_dir`."""

@@ -14,13 +14,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import FAST
+from helpers import FAST, TINY_NAVIGATION
 
 TRAIN = [sys.executable, "-m", "mumo.train", *FAST, "trainer.max_steps=40", "val_every=4",
          "+logger.csv.flush_logs_every_n_steps=1", "callbacks.progress_bar.refresh_rate=0"]
-# a small navigation run: a few short rollouts per task, small networks
-NAVIGATION = ["task=navigation", "tasks_per_mode=2", "model.rollouts=3", "model.horizon=10", "model.promp_steps=2",
-              "model.policy.hidden_sizes=[16,16]", "model.policy.encoder_size=8"]
 
 
 def meta_losses(run: Path) -> list[tuple[int, str]]:
@@ -29,7 +26,7 @@ def meta_losses(run: Path) -> list[tuple[int, str]]:
         return [(int(r["step"]), r["train/meta_loss"]) for r in csv.DictReader(f) if r["train/meta_loss"]]
 
 
-@pytest.mark.parametrize("family", [[], NAVIGATION], ids=["regression", "navigation"])
+@pytest.mark.parametrize("family", [[], TINY_NAVIGATION], ids=["regression", "navigation"])
 def test_sigkill_then_resume_continues_the_run_in_its_own_directory(workdir: Path, family: list[str]):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     train = [*TRAIN, *family]

@@ -6,17 +6,15 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import comparable, compose_train
+from helpers import ROOT, TINY_NAVIGATION, comparable, compose_train, run_cli
 
 from mumo.config import compose_config
 from mumo.evaluate import evaluate
 from mumo.report import main as report_main
 from mumo.train import run
 
-TINY = ["task=navigation", "tasks_per_mode=2", "model.rollouts=3", "model.horizon=10", "model.promp_steps=2",
-        "model.policy.hidden_sizes=[16,16]", "model.policy.encoder_size=8", "data.val_tasks_per_mode=2",
-        "data.test_tasks_per_mode=4", "data.eval_batch_size=4", "trainer.max_steps=4", "val_every=2",
-        "trainer.log_every_n_steps=1"]
+TINY = [*TINY_NAVIGATION, "data.val_tasks_per_mode=2", "data.test_tasks_per_mode=4", "data.eval_batch_size=4",
+        "trainer.max_steps=4", "val_every=2", "trainer.log_every_n_steps=1"]
 
 
 def train(path: Path, *overrides: str) -> dict:
@@ -96,8 +94,6 @@ def test_a_navigation_run_logs_to_wandb_offline(tmp_path: Path, monkeypatch: pyt
 def test_the_task_identity_probe_reads_a_run(tmp_path: Path):
     """scripts/rl_task_identity.py prints how well a run's first-stage rollouts, and its encoder,
     tell the modes (a smoke test: at these tiny settings the numbers themselves mean little)."""
-    from helpers import ROOT, run_cli
-
     train(tmp_path / "run")
     proc = run_cli(str(ROOT / "scripts" / "rl_task_identity.py"), str(tmp_path / "run"), "--tasks-per-mode", "16",
                    cwd=tmp_path)
