@@ -48,7 +48,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     checkpoint = load_checkpoint(find_checkpoint(args.run))
-    _, module = restore_run(restore_config(checkpoint, {"threads": args.threads}), checkpoint)
+    config = restore_config(checkpoint, {"threads": args.threads})
+    _, module = restore_run(config, checkpoint)
     modes = module.env.tasks.modes
 
     def first_stage(tasks_per_mode: int, seed: int) -> tuple[Tensor, Tensor]:
@@ -59,8 +60,7 @@ def main() -> None:
 
     train, test = first_stage(args.tasks_per_mode, 11), first_stage(args.tasks_per_mode // 2, 12)
     torch.manual_seed(0)
-    encoder = RolloutEncoder(train[0].shape[-1], module.policy.encoder.embedding_size
-                             if module.policy.encoder is not None else 64)
+    encoder = RolloutEncoder(train[0].shape[-1], config.model.policy.encoder_size)
     probe = nn.Sequential(encoder, nn.Linear(encoder.embedding_size, modes))
     print(f"{module.env.name}, {int(checkpoint['global_step'])} meta-iterations, {module.policy.method}: "
           f"{len(train[1])} + {len(test[1])} tasks, {train[0].shape[1]} first-stage rollouts each")
