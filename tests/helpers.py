@@ -58,3 +58,15 @@ def run_cli(*args: str, cwd: Path, timeout: float = 600) -> subprocess.Completed
     """Run `python ...` (e.g. `-m mumo.train ...`) as a user would, in `cwd`."""
     return subprocess.run([sys.executable, *args], cwd=cwd, env=cli_env(), capture_output=True, text=True,
                           timeout=timeout)
+
+
+def episode_length(env) -> int:
+    """Steps a gymnasium env with random actions to the end of its episode, checking on the way
+    that it never terminates (the meta-RL environments only truncate at their horizon)."""
+    steps = 0
+    while True:
+        _, _, terminated, truncated, _ = env.step(env.action_space.sample())
+        steps += 1
+        assert not terminated
+        if truncated:
+            return steps

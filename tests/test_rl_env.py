@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from gymnasium.utils.env_checker import check_env
+from helpers import episode_length
 
 from mumo.rl.navigation import BatchedNavigation, goal_distribution, mode_centres
 from mumo.rl.tasks import PolicyScaleActions, policy_to_env
@@ -30,14 +31,7 @@ def test_the_gymnasium_environment_is_standard_and_never_ends_early():
     obs, info = env.reset(seed=0)
     assert obs.shape == (4,) and info["goal"].tolist() == [3.0, 4.0]
     assert np.all(np.abs(obs[:2]) <= 0.2) and np.all(np.abs(obs[2:]) <= 0.1)
-    steps = 0
-    while True:
-        obs, reward, terminated, truncated, _ = env.step(env.action_space.sample())
-        steps += 1
-        assert not terminated
-        if truncated:
-            break
-    assert steps == 100
+    assert episode_length(env) == 100
     assert len(env.unwrapped.sample_tasks(6)) == 6
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 from gymnasium.utils.env_checker import check_env
-from helpers import compose_train
+from helpers import compose_train, episode_length
 
 from mumo.errors import ConfigError
 from mumo.rl.half_cheetah import BatchedHalfCheetah, HalfCheetahTarget, cheetah_model
@@ -55,14 +55,7 @@ def test_the_gymnasium_environments_are_standard_and_never_end_early(target, siz
     check_env(env.unwrapped, skip_render_check=True)
     obs, info = env.reset(seed=0, options={"task": 1.25})
     assert obs.shape == (size,) and info["task"] == 1.25 == env.unwrapped.get_task()
-    steps = 0
-    while True:
-        _, _, terminated, truncated, _ = env.step(env.action_space.sample())
-        steps += 1
-        assert not terminated
-        if truncated:
-            break
-    assert steps == 100 and len(env.unwrapped.sample_tasks(4)) == 4
+    assert episode_length(env) == 100 and len(env.unwrapped.sample_tasks(4)) == 4
 
 
 @pytest.mark.parametrize("target", ["speed", "location"])
