@@ -64,8 +64,8 @@ def main() -> None:
     probe = nn.Sequential(encoder, nn.Linear(encoder.embedding_size, modes))
     print(f"{module.env.name}, {int(checkpoint['global_step'])} meta-iterations, {module.policy.method}: "
           f"{len(train[1])} + {len(test[1])} tasks, {train[0].shape[1]} first-stage rollouts each")
-    print(f"  data:    a fresh encoder trained on the modes reads them with accuracy "
-          f"{accuracy(probe, list(probe.parameters()), train, test, steps=300, lr=1e-3, batch=32):.3f}")
+    print(f"  data:    a fresh encoder (embedding size {encoder.embedding_size}) trained on the modes reads them "
+          f"with accuracy {accuracy(probe, list(probe.parameters()), train, test, steps=300, lr=1e-3, batch=32):.3f}")
     if module.policy.encoder is not None:
         with torch.no_grad():
             embedded = [(module.policy.embed(x), y) for x, y in (train, test)]

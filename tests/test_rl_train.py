@@ -94,7 +94,8 @@ def test_a_navigation_run_logs_to_wandb_offline(tmp_path: Path, monkeypatch: pyt
 @pytest.mark.parametrize("method", ["mumomaml", "maml"])
 def test_the_task_identity_probe_reads_a_run(tmp_path: Path, method: str):
     """scripts/rl_task_identity.py prints how well a run's first-stage rollouts, and (MuMoMAML) its
-    encoder, tell the modes; it also reads a run that has no encoder (MAML). A smoke test: at these
+    encoder, tell the modes; it also reads a run that has no encoder (MAML), sizing its fresh encoder
+    from the run's config either way. A smoke test: at these
     tiny settings the numbers themselves mean little."""
     train(tmp_path / "run", "method=maml" if method == "maml" else "method=mumomaml_film")
     proc = run_cli(str(ROOT / "scripts" / "rl_task_identity.py"), str(tmp_path / "run"), "--tasks-per-mode", "16",
@@ -105,4 +106,5 @@ def test_the_task_identity_probe_reads_a_run(tmp_path: Path, method: str):
     readouts = lines[1:-1]
     assert [line.split(":")[0].strip() for line in readouts] == (["data", "encoder"] if method == "mumomaml" else ["data"])
     assert all(0 <= float(line.rsplit(" ", 1)[1]) <= 1 for line in readouts)
+    assert "a fresh encoder (embedding size 8)" in readouts[0]  # the run's model.policy.encoder_size
     assert lines[-1] == "  (chance: 0.500)"
