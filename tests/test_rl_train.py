@@ -95,8 +95,8 @@ def test_a_navigation_run_logs_to_wandb_offline(tmp_path: Path, monkeypatch: pyt
 def test_the_task_identity_probe_reads_a_run(tmp_path: Path, method: str):
     """scripts/rl_task_identity.py prints how well a run's first-stage rollouts, and (MuMoMAML) its
     encoder, tell the modes; it also reads a run that has no encoder (MAML), sizing its fresh encoder
-    from the run's config either way. A smoke test: at these
-    tiny settings the numbers themselves mean little."""
+    from the run's config either way. A smoke test: at these tiny settings the numbers themselves
+    mean little."""
     train(tmp_path / "run", "method=maml" if method == "maml" else "method=mumomaml_film")
     proc = run_cli(str(ROOT / "scripts" / "rl_task_identity.py"), str(tmp_path / "run"), "--tasks-per-mode", "16",
                    cwd=tmp_path)
