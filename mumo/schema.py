@@ -183,6 +183,7 @@ class ClassificationMetaModelConfig:
     modulated_layers: Optional[list[int]] = knob(Each(AtLeast(0)))
     per_mode_nets: int = knob(AtLeast(0))
     embedding_size: int = knob(AtLeast(1))
+    zero_head: bool = knob()
 
     @staticmethod
     def cross_checks(v: dict) -> Iterator[tuple[str, str]]:

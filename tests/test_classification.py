@@ -11,6 +11,7 @@ from helpers import compose_train
 
 from mumo.classification.data import ClassificationDataModule
 from mumo.classification.model import ClassificationMetaModel
+from mumo.classification.module import ClassificationMetaLearner
 from mumo.classification.offline import MODES, PACK_VERSION, class_splits
 from mumo.classification.tasks import ImageMode, ImageTasks
 from mumo.core.engines import CrossEntropy, make_engine
@@ -75,15 +76,17 @@ def test_episodes_have_n_distinct_classes_k_plus_q_distinct_images_and_permuted_
         ImageTasks(modes, ways=20)
 
 
-@pytest.mark.parametrize("modulation, per_mode", [("none", False), ("film", False), ("sigmoid", False),
-                                                  ("softmax", False), ("none", True)])
-def test_batched_and_l2l_engines_agree_with_batchnorm_and_the_clamp(packs: Path, modulation: str, per_mode: bool):
+@pytest.mark.parametrize("modulation, per_mode, zero_head", [
+    ("none", False, False), ("film", False, False), ("sigmoid", False, False), ("softmax", False, False),
+    ("none", True, False), ("film", False, True), ("none", True, True)])
+def test_batched_and_l2l_engines_agree_with_batchnorm_and_the_clamp(packs: Path, modulation: str, per_mode: bool,
+                                                                    zero_head: bool):
     torch.manual_seed(0)
     modes = [ImageMode.from_pack(m, dict(np.load(packs / f"{m}.npz")), "train") for m in ("digits", "emoji")]
     episode = ImageTasks(modes, ways=3, shots=1, queries=1).sample(2, torch.Generator().manual_seed(1))
     episode = type(episode)(*(f.double() if f.is_floating_point() else f for f in episode))
     model = ClassificationMetaModel(channels=(4, 4, 8, 8), num_classes=3, modulation=modulation,
-                                    per_mode_nets=2 if per_mode else 0, embedding_size=8).double()
+                                    per_mode_nets=2 if per_mode else 0, embedding_size=8, zero_head=zero_head).double()
     inner = InnerSGD(steps=2, lr=0.5, grad_clamp=0.05)  # the clamp is active
     results = {}
     for engine in ("batched", "l2l"):
@@ -94,6 +97,30 @@ def test_batched_and_l2l_engines_agree_with_batchnorm_and_the_clamp(packs: Path,
     torch.testing.assert_close(results["batched"][0], results["l2l"][0], rtol=1e-10, atol=1e-12)
     for a, b in zip(results["batched"][1], results["l2l"][1]):
         torch.testing.assert_close(a, b, rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("per_mode", [False, True])
+def test_the_zeroing_trick_adapts_the_head_from_zero_and_never_meta_learns_it(packs: Path, per_mode: bool):
+    modes = [ImageMode.from_pack(m, dict(np.load(packs / f"{m}.npz")), "train") for m in ("digits", "emoji")]
+    episode = ImageTasks(modes, ways=3, shots=1, queries=1).sample(2, torch.Generator().manual_seed(1))
+    model = ClassificationMetaModel(channels=(4, 4, 8, 8), num_classes=3, modulation="none" if per_mode else "film",
+                                    per_mode_nets=2 if per_mode else 0, embedding_size=8, zero_head=True)
+    learner = ClassificationMetaLearner(model, InnerSGD(steps=2, lr=0.5))
+    heads = {n: p for n, p in model.named_parameters() if ".head." in n}
+    assert len(heads) == (4 if per_mode else 2) and all(not p.any() for p in heads.values())
+    assert {id(p) for p in model.fixed_parameters()} == {id(p) for p in heads.values()}
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    optimizer = learner.configure_optimizers()
+    for _ in range(2):
+        optimizer.zero_grad()
+        learner.engine.query_loss(model, episode, create_graph=True).mean().backward()
+        optimizer.step()
+    changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
+    assert changed and not changed & set(heads)  # everything learned but the heads, which stay zero
+    _, adapted, _ = learner.engine.adapt(model, episode, model.condition(episode), create_graph=False)
+    assert adapted["head.weight"].abs().sum() > 0  # the inner loop does adapt the head
+    logits = model.predict(episode.support_x, model.initial_params(episode), model.condition(episode))
+    assert torch.equal(logits, torch.zeros_like(logits))  # every task starts from uniform predictions
 
 
 def test_the_original_networks_have_the_original_parameter_counts():

@@ -23,7 +23,7 @@ class ConvTaskEncoder(nn.Module):
     """Support images [T, NK, C, H, W] -> task embeddings [T, embedding_size] (mean over images)."""
 
     def __init__(self, in_channels: int = 3, channels: Sequence[int] = (32, 64, 128, 256),
-                 embedding_size: int = 128) -> None:
+                 embedding_size: int = 128, zero_head: bool = False) -> None:
         super().__init__()
         sizes = [in_channels, *channels]
         self.convs = nn.ModuleList(nn.Conv2d(a, b, 3, stride=2, padding=1) for a, b in zip(sizes[:-1], sizes[1:]))
@@ -50,15 +50,17 @@ class ClassificationMetaModel(MetaModel):
         modulated_layers: conv blocks (0-based) that receive a tau; None means all of them.
         per_mode_nets: Multi-MAML (GT): one task network per mode, picked by the true mode label.
         embedding_size: the encoder's task embedding (128 in the original).
+        zero_head: every task's linear head starts at zero and is not meta-learned (Kao et al.'s
+            zeroing trick; off in the original, see `ConvNet`).
     """
 
     def __init__(self, in_channels: int = 3, channels: Sequence[int] = (32, 64, 128, 256), num_classes: int = 5,
                  modulation: str = "film", modulated_layers: Sequence[int] | None = None, per_mode_nets: int = 0,
-                 embedding_size: int = 128) -> None:
+                 embedding_size: int = 128, zero_head: bool = False) -> None:
         modulator = get_modulation(modulation)
         if modulated_layers is None:
             modulated_layers = range(len(channels)) if modulator is not None else []
-        nets = [ConvNet(in_channels, channels, num_classes, modulator, sorted(set(modulated_layers)))
+        nets = [ConvNet(in_channels, channels, num_classes, modulator, sorted(set(modulated_layers)), zero_head)
                 for _ in range(per_mode_nets or 1)]
         encoder = ConvTaskEncoder(in_channels, channels, embedding_size) if modulator is not None else None
         super().__init__(nets, modulation, encoder, per_mode=per_mode_nets > 0)

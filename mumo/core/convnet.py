@@ -69,10 +69,15 @@ class ConvNet(nn.Module):
         num_classes: N of the N-way tasks.
         modulation: the modulation of the blocks' BatchNorm outputs, or None (MAML).
         modulated_layers: blocks (0-based) that receive a tau.
+        zero_head: start every task's linear head at zero and never meta-learn it (the "zeroing
+            trick" of Kao et al., ICLR 2022; not in the paper or the original code). The first
+            inner step then starts from uniform logits, whatever the modulation does to the
+            features. The head is still adapted in the inner loop.
     """
 
     def __init__(self, in_channels: int = 3, channels: Sequence[int] = (32, 64, 128, 256), num_classes: int = 5,
-                 modulation: Modulation | None = None, modulated_layers: Sequence[int] = ()) -> None:
+                 modulation: Modulation | None = None, modulated_layers: Sequence[int] = (),
+                 zero_head: bool = False) -> None:
         super().__init__()
         sizes = [in_channels, *channels]
         self.convs = nn.ModuleList(nn.Conv2d(a, b, 3, stride=2, padding=1) for a, b in zip(sizes[:-1], sizes[1:]))
@@ -80,6 +85,9 @@ class ConvNet(nn.Module):
         for layer in (*self.convs, self.head):
             nn.init.xavier_uniform_(layer.weight)
             nn.init.zeros_(layer.bias)
+        if zero_head:
+            nn.init.zeros_(self.head.weight)
+        self.fixed_prior = ["head.weight", "head.bias"] if zero_head else []  # not meta-learned
         self.channels = list(channels)
         self.modulation = modulation
         self.modulated_layers = list(modulated_layers) if modulation is not None else []

@@ -33,7 +33,8 @@ class MetaModel(nn.Module):
     Args:
         nets: the base network, or one per mode (Multi-MAML: picked by the true mode label). Each
             has `modulation` and `tau_sizes()`; `supports_low_rank` if its forward records
-            low-rank layers in a tape (the MLP).
+            low-rank layers in a tape (the MLP); optionally `fixed_prior`, the names of
+            parameters that the inner loop adapts from a fixed start that is never meta-learned.
         modulation: the modulation's name ('none' for MAML and Multi-MAML).
         encoder: support set (x, y) [T, ...] -> task embedding [T, E], with `embedding_size`; None
             for MAML and Multi-MAML.
@@ -58,9 +59,15 @@ class MetaModel(nn.Module):
         return "maml" if self.encoder is None else "mumomaml"
 
     def base_parameters(self) -> list[nn.Parameter]:
-        """theta: everything the inner loop adapts, plus Multi-MAML's per-mode bias vectors."""
+        """theta: what the inner loop adapts and the outer loop learns, plus Multi-MAML's per-mode
+        bias vectors."""
         extra = [self.mode_bias] if self.mode_bias is not None else []
-        return [*self.nets.parameters(), *extra]
+        fixed = {id(p) for p in self.fixed_parameters()}
+        return [*(p for p in self.nets.parameters() if id(p) not in fixed), *extra]
+
+    def fixed_parameters(self) -> list[nn.Parameter]:
+        """What the inner loop adapts from a fixed start that the outer loop never changes."""
+        return [p for net in self.nets for name, p in net.named_parameters() if name in getattr(net, "fixed_prior", ())]
 
     def encoder_parameters(self) -> list[nn.Parameter]:
         """The model-based meta-learner: task encoder and modulation heads."""

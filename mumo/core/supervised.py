@@ -149,6 +149,9 @@ class SupervisedMetaLearner(Learner):
         groups = [{"params": self.model.base_parameters(), "name": "base"}]
         if encoder := self.model.encoder_parameters():
             groups.append({"params": encoder, "name": "encoder"})
+        if fixed := self.model.fixed_parameters():
+            # lr 0: Adam leaves them exactly as they are, and zero_grad clears their gradients.
+            groups.append({"params": fixed, "name": "fixed", "lr": 0.0})
         return groups
 
     def clip_gradients_by_group(self, optimizer: torch.optim.Optimizer) -> None:
