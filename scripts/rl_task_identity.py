@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from mumo.checkpoints import find_checkpoint, load_checkpoint, restore_config, restore_run
+from mumo.cli import report_errors
 from mumo.rl.policy import RolloutEncoder
 from mumo.rl.promp import sample_stages
 
@@ -40,6 +41,7 @@ def accuracy(model: nn.Module, params: list[nn.Parameter], train: tuple[Tensor, 
         return (model(test[0]).argmax(-1) == test[1]).float().mean().item()
 
 
+@report_errors
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run", help="a meta-RL run directory or checkpoint")

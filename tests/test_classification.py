@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import compose_train
+from helpers import ROOT, compose_train, run_cli
 
 from mumo.classification.data import ClassificationDataModule
 from mumo.classification.model import ClassificationMetaModel
@@ -145,6 +145,14 @@ def test_a_classification_run_writes_accuracy_results_and_figures(tmp_path: Path
     text = (tmp_path / "report.md").read_text()
     assert "## classification" in text and "Query accuracy on the fixed test tasks" in text
     assert "| 2 modes, 5-way 1-shot | 66.80 | 66.85 | 69.93 |" in text and "Not comparable with these runs" in text
+    # scripts/inner_steps.py replays the run's inner loop on its test tasks: the same accuracies.
+    proc = run_cli(str(ROOT / "scripts" / "inner_steps.py"), str(tmp_path / "run"), "--tasks", "12", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "mumomaml (film), step 3, 12 test tasks; inner lr 0.05"
+    assert [line.split(":")[0] for line in lines[1:5]] == [f"  modulated layer {i}" for i in range(4)]
+    steps = [float(line.rsplit(" ", 1)[1]) for line in lines[5:]]
+    assert steps == pytest.approx(test["accuracy_by_step"], abs=0.0015)
 
 
 def test_a_missing_registry_is_one_line_naming_the_package(tmp_path: Path, monkeypatch):
