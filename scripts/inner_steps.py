@@ -16,7 +16,7 @@ import argparse
 
 import torch
 
-from mumo.checkpoints import find_checkpoint, load_checkpoint, restore_config, restore_run
+from mumo.checkpoints import load_checkpoint, restore_config, restore_run
 from mumo.cli import report_errors
 from mumo.plots import first_tasks_per_mode
 
@@ -29,25 +29,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    checkpoint = load_checkpoint(find_checkpoint(args.run))
+    checkpoint = load_checkpoint(args.run)
     datamodule, learner = restore_run(restore_config(checkpoint, {"threads": args.threads}), checkpoint)
     model, engine, loss = learner.model, learner.engine, learner.loss
     test_set = datamodule.test_set()
     tasks = first_tasks_per_mode(test_set, max(1, args.tasks // len(learner.mode_names)))
-    print(f"{learner.model.method} ({learner.model.modulation}), step {checkpoint['global_step']}, "
+    print(f"{model.method} ({model.modulation}), step {checkpoint['global_step']}, "
           f"{tasks.num_tasks} test tasks; inner lr {learner.inner_loop.lr}")
-    with torch.enable_grad():
+    with torch.no_grad():
         condition = model.condition(tasks)
-        for layer, factors in enumerate(condition.factors or ()):
-            ranges = ", ".join(f"[{f.min():.2f}, {f.max():.2f}] (mean {f.mean():.2f})" for f in factors)
-            print(f"  modulated layer {layer}: factors {ranges}")
-        for step, params in enumerate(engine.adapt(model, tasks, condition, create_graph=False)):
-            with torch.no_grad():
-                support = model.predict(tasks.support_x, params, condition)
-                query = model.predict(tasks.query_x, params, condition)
-                print(f"  step {step}: support loss {loss(support, tasks.support_y).mean():.3f}, "
-                      f"support {learner.metric} {loss.metric(support, tasks.support_y).mean():.3f}, "
-                      f"query {learner.metric} {loss.metric(query, tasks.query_y).mean():.3f}")
+    for layer, factors in enumerate(condition.factors or ()):
+        ranges = ", ".join(f"[{f.min():.2f}, {f.max():.2f}] (mean {f.mean():.2f})" for f in factors)
+        print(f"  modulated layer {layer}: factors {ranges}")
+    for step, params in enumerate(engine.adapt(model, tasks, condition, create_graph=False)):
+        with torch.no_grad():
+            support = model.predict(tasks.support_x, params, condition)
+            query = model.predict(tasks.query_x, params, condition)
+        print(f"  step {step}: support loss {loss(support, tasks.support_y).mean():.3f}, "
+              f"support {learner.metric} {loss.metric(support, tasks.support_y).mean():.3f}, "
+              f"query {learner.metric} {loss.metric(query, tasks.query_y).mean():.3f}")
 
 
 if __name__ == "__main__":

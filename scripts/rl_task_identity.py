@@ -20,7 +20,7 @@ import argparse
 import torch
 from torch import Tensor, nn
 
-from mumo.checkpoints import find_checkpoint, load_checkpoint, restore_config, restore_run
+from mumo.checkpoints import load_checkpoint, restore_config, restore_run
 from mumo.cli import report_errors
 from mumo.rl.policy import RolloutEncoder
 from mumo.rl.promp import sample_stages
@@ -49,7 +49,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    checkpoint = load_checkpoint(find_checkpoint(args.run))
+    checkpoint = load_checkpoint(args.run)
     config = restore_config(checkpoint, {"threads": args.threads})
     _, module = restore_run(config, checkpoint)
     modes = module.env.tasks.modes

@@ -23,7 +23,7 @@ class ConvTaskEncoder(nn.Module):
     """Support images [T, NK, C, H, W] -> task embeddings [T, embedding_size] (mean over images)."""
 
     def __init__(self, in_channels: int = 3, channels: Sequence[int] = (32, 64, 128, 256),
-                 embedding_size: int = 128, zero_head: bool = False) -> None:
+                 embedding_size: int = 128) -> None:
         super().__init__()
         sizes = [in_channels, *channels]
         self.convs = nn.ModuleList(nn.Conv2d(a, b, 3, stride=2, padding=1) for a, b in zip(sizes[:-1], sizes[1:]))
