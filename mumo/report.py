@@ -384,10 +384,10 @@ def main(argv: list[str] | None = None) -> None:
         write_csv(runs, out / "report.csv")
         print(text)
         if not args.no_figures:
-            from mumo.report_figures import adaptation_figures, comparison_figures
+            from mumo.report_figures import comparison_figures, curve_figures
 
             families = by_family(runs)
-            written = adaptation_figures(families, out)
+            written = curve_figures(families, out)
             if "regression" in families:
                 written += comparison_figures(families["regression"], out)
             print("figures:", ", ".join(p.name for p in written))

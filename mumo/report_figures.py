@@ -26,28 +26,75 @@ STYLE = {
 }
 
 
+def _by_method(runs: list[dict]) -> list[tuple[tuple, list[dict]]]:
+    """A panel's runs grouped by method row, in the paper's order."""
+    by_key: dict[tuple, list[dict]] = defaultdict(list)
+    for r in runs:
+        by_key[row_key(r)].append(r)
+    return [(key, by_key[key]) for key in paper_order(by_key)]
+
+
+def _panel_axes(panels: dict[str, list[dict]]):
+    """A figure with one titled axis per panel: (figure, [(axis, metric, runs by method), ...])."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2), squeeze=False)
+    for ax, title in zip(axes[0], panels):
+        ax.set_title(title)
+    return fig, [(ax, runs[0].get("metric", "mse"), _by_method(runs)) for ax, runs in zip(axes[0], panels.values())]
+
+
 def plot_adaptation_curves(panels: dict[str, list[dict]], path: Path) -> None:
     """The test metric against inner steps, every method (mean over seeds), one panel per entry of
     `panels` (title -> its runs): regression's numbers of modes (Figure 2's curves), or the RL
     environments (Figure 3a-c)."""
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2), squeeze=False)
-    for ax, (title, runs) in zip(axes[0], panels.items()):
-        metric = runs[0].get("metric", "mse")
-        by_key: dict[tuple, list[dict]] = defaultdict(list)
-        for r in runs:
-            by_key[row_key(r)].append(r)
-        shown = []
-        for key in paper_order(by_key):
-            by_step = [r["test"][f"{metric}_by_step"] for r in by_key[key]]
+    fig, axes = _panel_axes(panels)
+    for ax, metric, methods in axes:
+        shown, longest = [], 0
+        for key, runs in methods:
+            by_step = [r["test"][f"{metric}_by_step"] for r in runs]
             curves = torch.tensor([c for c in by_step if len(c) == len(by_step[0])])
             mean = curves.mean(0)
             shown += mean.tolist()
+            longest = max(longest, len(mean))
             ax.plot(range(len(mean)), mean, marker="o", label=f"{row_name(key)} (n={len(curves)})", **STYLE.get(key[:2], {}))
         metric_axis(ax, shown, f"{METRIC_LABELS[metric]} (test tasks)")
-        ax.set_xticks(range(max(len(r["test"][f"{metric}_by_step"]) for r in runs)))
+        ax.set_xticks(range(longest))
         ax.set_xlabel("inner steps taken (0 = after modulation)")
-        ax.set_title(title)
         ax.legend(fontsize=8)
+    save(fig, path)
+
+
+def validation_history(run: dict) -> dict[int, float]:
+    """A run's validation metric after adaptation by meta-iteration (over every segment of a
+    resumed run; empty for runs that record none)."""
+    return {step: adapted for step, _, adapted in run.get("history", {}).get("val", [])}
+
+
+def mean_curve(curves: list[dict[int, float]]) -> tuple[list[int], list[float]]:
+    """The mean of several seeds' curves at the iterations every one of them has."""
+    steps = sorted(set.intersection(*(set(c) for c in curves)))
+    return steps, [sum(c[s] for c in curves) / len(curves) for s in steps]
+
+
+def plot_validation_curves(panels: dict[str, list[dict]], path: Path) -> None:
+    """The validation metric after adaptation against meta-iterations, every method: each seed
+    thin, their mean (over the iterations every seed was validated at) bold. Shows where a method
+    stops improving or degrades, which a single test point after training cannot."""
+    fig, axes = _panel_axes(panels)
+    for ax, metric, methods in axes:
+        shown = []
+        for key, runs in methods:
+            style = STYLE.get(key[:2], {})
+            curves = [c for r in runs if (c := validation_history(r))]
+            if not curves:
+                continue
+            for c in curves:
+                ax.plot(list(c), list(c.values()), lw=0.8, alpha=0.35, **style)
+            ax.plot(*mean_curve(curves), lw=2, label=f"{row_name(key)} (n={len(curves)})", **style)
+            shown += [v for c in curves for v in c.values()]
+        metric_axis(ax, shown or [1.0], f"{METRIC_LABELS[metric]} (validation, after adaptation)")
+        ax.set_xlabel("meta-iterations")
+        if shown:
+            ax.legend(fontsize=8)
     save(fig, path)
 
 
@@ -55,19 +102,24 @@ FIGURE_OF_METRIC = {"mse": "adaptation_curves.png", "return": "adaptation_curves
                     "accuracy": "adaptation_curves_classification.png"}
 
 
-def adaptation_figures(families: dict[str, list[dict]], out: Path) -> list[Path]:
-    """One figure per kind of task, a panel per task and number of modes: adaptation_curves.png
-    (regression, Figure 2's curves), adaptation_curves_rl.png (the RL environments, Figure 3a-c),
-    adaptation_curves_classification.png."""
+def curve_figures(families: dict[str, list[dict]], out: Path) -> list[Path]:
+    """Two figures per kind of task, a panel per task and number of modes: the test metric
+    against inner steps (adaptation_curves.png for regression, Figure 2's curves;
+    adaptation_curves_rl.png for the RL environments, Figure 3a-c;
+    adaptation_curves_classification.png) and the validation metric against meta-iterations
+    (validation_curves*.png)."""
     by_figure: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
     for name, runs in sorted(families.items()):
         for r in sorted(runs, key=lambda r: r["modes"]):
             figure = FIGURE_OF_METRIC.get(r.get("metric", "mse"), f"adaptation_curves_{name}.png")
             title = f"{r['modes']} modes" if name == "regression" else f"{name}, {r['modes']} modes"
             by_figure[figure][title].append(r)
+    written = []
     for figure, panels in by_figure.items():
         plot_adaptation_curves(dict(panels), out / figure)
-    return [out / figure for figure in by_figure]
+        plot_validation_curves(dict(panels), out / figure.replace("adaptation", "validation"))
+        written += [out / figure, out / figure.replace("adaptation", "validation")]
+    return written
 
 
 def _restore(run: dict):

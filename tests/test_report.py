@@ -13,7 +13,7 @@ from mumo.regression.functions import RegressionTasks
 from mumo.plots import metric_axis, plt
 from mumo.regression.plots import input_grid
 from mumo.report import PAPER_TABLE1, collect, main as report_main, markdown, table, write_csv
-from mumo.report_figures import figure2
+from mumo.report_figures import figure2, mean_curve, plot_validation_curves, validation_history
 
 
 def paper_config(method: str, modes: int, seed: int = 0, *overrides: str) -> dict:
@@ -104,6 +104,17 @@ def test_same_settings_and_seed_are_duplicates_counted_once(tmp_path: Path):
     assert "2 runs." in text and "duplicate: same settings and seed" in text
 
 
+def test_validation_curves_average_seeds_where_all_were_validated(tmp_path: Path):
+    runs = [json.loads((fake_run(tmp_path, str(seed), "maml", 2, seed, 16.0, 1.0) / "results.json").read_text())
+            for seed in range(3)]
+    runs[0]["history"] = {"train": [], "val": [[25, 9.0, 3.0], [50, 8.0, 2.0], [75, 7.0, 1.0]]}
+    runs[1]["history"] = {"train": [], "val": [[25, 9.0, 5.0], [50, 8.0, 4.0]]}  # stopped early
+    assert validation_history(runs[2]) == {}  # no history recorded: left out of the mean
+    assert mean_curve([c for r in runs if (c := validation_history(r))]) == ([25, 50], [4.0, 3.0])
+    plot_validation_curves({"2 modes": runs}, tmp_path / "validation_curves.png")
+    assert (tmp_path / "validation_curves.png").stat().st_size > 10_000
+
+
 def test_figure2_panels_are_titled_by_their_own_stage():
     tasks = RegressionTasks(2)
     shown = tasks.sample(2, torch.Generator().manual_seed(0))
@@ -158,6 +169,6 @@ def test_table1_sweep_then_report(workdir: Path):
     assert len(rows) == 5
     assert sum(line.count("—") for line in rows) == 2  # the failed job's two cells
     assert "Skipped (not in the table):" in proc.stdout and str(failed.parent) in proc.stdout
-    for name in ["report.md", "report.csv", "adaptation_curves.png", "figure2a_2modes.png", "figure2b_2modes.png",
+    for name in ["report.md", "report.csv", "adaptation_curves.png", "validation_curves.png", "figure2a_2modes.png", "figure2b_2modes.png",
                  "figure2a_3modes.png", "figure2b_3modes.png"]:
         assert (sweep / name).stat().st_size > 0, name

@@ -67,7 +67,7 @@ def test_report_puts_navigation_beside_regression(tmp_path: Path):
     rows = [line for line in navigation.splitlines() if line.startswith("| M")]
     assert [row.split(" | ")[0] for row in rows] == ["| MAML", "| MuMoMAML FiLM"]
     assert "Mean return of the fixed test tasks" in navigation
-    for name in ("adaptation_curves.png", "adaptation_curves_rl.png", "figure2a_2modes.png"):
+    for name in ("adaptation_curves.png", "adaptation_curves_rl.png", "validation_curves_rl.png", "figure2a_2modes.png"):
         assert (tmp_path / "sweep" / name).stat().st_size > 10_000, name
     csv_lines = (tmp_path / "sweep" / "report.csv").read_text().splitlines()
     assert any(line.startswith("maml,none,,2,pre_modulation_return,") and line.endswith(",navigation")
