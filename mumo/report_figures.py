@@ -116,9 +116,10 @@ def curve_figures(families: dict[str, list[dict]], out: Path) -> list[Path]:
             by_figure[figure][title].append(r)
     written = []
     for figure, panels in by_figure.items():
-        plot_adaptation_curves(dict(panels), out / figure)
-        plot_validation_curves(dict(panels), out / figure.replace("adaptation", "validation"))
-        written += [out / figure, out / figure.replace("adaptation", "validation")]
+        adaptation, validation = out / figure, out / figure.replace("adaptation", "validation")
+        plot_adaptation_curves(dict(panels), adaptation)
+        plot_validation_curves(dict(panels), validation)
+        written += [adaptation, validation]
     return written
 
 
