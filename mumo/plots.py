@@ -20,11 +20,11 @@ def save(fig, path: Path, rect: tuple[float, float, float, float] | None = None)
 
 def metric_axis(ax, values: list[float], label: str = "query MSE (test tasks)") -> None:
     """A metric's y axis with plain decimal tick labels (never '1.6675 x 10^1'): log scale when
-    the values are positive and span more than a decade (errors), linear otherwise (returns)."""
+    the values are positive and span more than a decade (errors), linear otherwise (returns, or
+    no values: a panel with nothing drawn keeps its label)."""
     from matplotlib.ticker import LogFormatter
 
-    lo, hi = min(values), max(values)
-    if lo > 0 and hi > 10 * lo:
+    if values and 0 < min(values) and max(values) > 10 * min(values):
         ax.set_yscale("log")
         ax.yaxis.set_major_formatter(LogFormatter(labelOnlyBase=False))
         ax.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
@@ -76,7 +76,7 @@ def plot_training_curve(results: dict, path: Path) -> None:
         ax.plot(steps, modulated, marker="o", color="tab:blue", ls="--", label="validation, after modulation")
         ax.plot(steps, adapted, marker="o", color="tab:red", label="validation, after adaptation")
         values += modulated + adapted
-    metric_axis(ax, values or [1.0], label=METRIC_LABELS[results.get("metric", "mse")])
+    metric_axis(ax, values, label=METRIC_LABELS[results.get("metric", "mse")])
     ax.set_xlabel("meta-iterations")
     ax.set_title(f"{results['method']} ({results['modulation']}), {results['modes']} modes: training")
     ax.legend(fontsize=8)

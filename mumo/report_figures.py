@@ -91,7 +91,7 @@ def plot_validation_curves(panels: dict[str, list[dict]], path: Path) -> None:
                 ax.plot(list(c), list(c.values()), lw=0.8, alpha=0.35, **style)
             ax.plot(*mean_curve(curves), lw=2, label=f"{row_name(key)} (n={len(curves)})", **style)
             shown += [v for c in curves for v in c.values()]
-        metric_axis(ax, shown or [1.0], f"{METRIC_LABELS[metric]} (validation, after adaptation)")
+        metric_axis(ax, shown, f"{METRIC_LABELS[metric]} (validation, after adaptation)")
         ax.set_xlabel("meta-iterations")
         if shown:
             ax.legend(fontsize=8)

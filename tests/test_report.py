@@ -111,8 +111,8 @@ def test_validation_curves_average_seeds_where_all_were_validated(tmp_path: Path
     runs[1]["history"] = {"train": [], "val": [[25, 9.0, 5.0], [50, 8.0, 4.0]]}  # stopped early
     assert validation_history(runs[2]) == {}  # no history recorded: left out of the mean
     assert mean_curve([c for r in runs if (c := validation_history(r))]) == ([25, 50], [4.0, 3.0])
-    plot_validation_curves({"2 modes": runs}, tmp_path / "validation_curves.png")
-    assert (tmp_path / "validation_curves.png").stat().st_size > 10_000
+    plot_validation_curves({"2 modes": runs, "3 modes": runs[2:]}, tmp_path / "validation_curves.png")
+    assert (tmp_path / "validation_curves.png").stat().st_size > 10_000  # the 3-mode panel is empty, labelled
 
 
 def test_figure2_panels_are_titled_by_their_own_stage():
