@@ -47,6 +47,9 @@ class RLMetaLearner(Learner):
                                  ("action_size", env.action_size, policy.action_size)):
             if got != wanted:
                 raise ConfigError(f"model.policy.{key}", f"{env.name} has {wanted} (got {got})")
+        if algorithm.after_modulation_weight and policy.encoder is None:
+            raise ConfigError("model.algorithm.after_modulation_weight",
+                              f"trains the policy modulated by tau; {policy.method} has no task encoder")
         self.policy, self.algorithm, self.env = policy, algorithm, env
         self.rollouts, self.horizon, self.policy_scale = rollouts, horizon, policy_scale
         self.promp_steps = promp_steps
@@ -72,12 +75,14 @@ class RLMetaLearner(Learner):
                              self.policy_scale, generator, **kwargs)
 
     def training_step(self, batch: TaskBatch, batch_idx: int) -> Tensor:
-        stages = self._stages(batch, self.generator)
+        trains_modulated = self.algorithm.after_modulation_weight > 0
+        stages = self._stages(batch, self.generator, after_modulation=trains_modulated)
+        modulated = stages.pop(1) if trains_modulated else None
         returns = torch.stack([stage.returns.mean() for stage in stages])  # of the policy before this update
         self.record_train(returns[-1])
         optimizer = self.optimizers()
         for k in range(self.promp_steps):
-            loss = self.algorithm.meta_loss(self.policy, stages)
+            loss = self.algorithm.meta_loss(self.policy, stages, modulated)
             optimizer.zero_grad()
             self.manual_backward(loss)
             # One meta-iteration is one trainer step: the first promp_steps - 1 Adam steps go to
@@ -86,6 +91,8 @@ class RLMetaLearner(Learner):
         if (scheduler := self.lr_schedulers()) is not None:
             scheduler.step()
         self.log_dict({f"train/return_stage_{j}": r for j, r in enumerate(returns)})
+        if modulated is not None:
+            self.log("train/return_after_modulation", modulated.returns.mean())
         self.log("train/return", returns[-1], prog_bar=True)
         self.log("train/meta_loss", loss.detach())
         return loss.detach()

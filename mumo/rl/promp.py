@@ -10,7 +10,9 @@ One meta-iteration, for T tasks at once (MuMoMAML's stage order; MAML skips the 
     outer:   `num_promp_steps` Adam steps on J(theta, encoder) rebuilt from D_0..D_K
 
 tau is computed once per task from D_0 and never adapted; the encoder gets its gradient through
-stages >= 1 only. Per-task fast weights carry a leading task dimension and one `autograd.grad` of
+stages >= 1 only. With `after_modulation_weight` > 0 (not in the paper) one more batch, D_mod, is
+sampled with theta modulated by tau and no gradient step, and its clipped objective joins J: the
+modulated prior itself is then trained, and the encoder gets a direct signal. Per-task fast weights carry a leading task dimension and one `autograd.grad` of
 the summed per-task losses gives every task's own gradient (`mumo.core.inner_sgd.InnerSGD.step`).
 """
 
@@ -23,6 +25,7 @@ from torch import Tensor
 
 from mumo.core.inner_sgd import InnerSGD
 from mumo.core.low_rank import Params
+from mumo.errors import ConfigError
 from mumo.rl.advantages import task_advantages
 from mumo.rl.tasks import RLEnvironment, TaskBatch, policy_to_env
 from mumo.rl.policy import Factors, MetaPolicy, kl_divergence, log_prob
@@ -111,11 +114,20 @@ class ProMP:
         inner_loop: the adaptation step (steps K, alpha; no clamp in the original).
         clip_eps: epsilon of the clipped outer objective on the last stage's data.
         inner_kl_penalty: eta, the weight of each inner stage's KL(pi_old || pi_theta_j) (fixed).
+        after_modulation_weight: weight of the clipped objective of theta modulated by tau, before
+            any gradient step, on its own batch (0: the paper's objective, which never trains
+            that policy).
     """
 
     inner_loop: InnerSGD
     clip_eps: float = 0.1
     inner_kl_penalty: float = 5e-4
+    after_modulation_weight: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.after_modulation_weight < 0:
+            raise ConfigError("model.algorithm.after_modulation_weight",
+                              f"must be >= 0 (got {self.after_modulation_weight})")
 
     def adapt(self, meta: MetaPolicy, params: Params, factors: Factors | None, batch: Batch, stage: int,
               create_graph: bool) -> Params:
@@ -123,20 +135,27 @@ class ProMP:
         loss = inner_loss(meta, params, stage_factors(factors, stage), batch)
         return self.inner_loop.step(loss, params, create_graph=create_graph)
 
-    def meta_loss(self, meta: MetaPolicy, batches: list[Batch]) -> Tensor:
+    def clipped_objective(self, meta: MetaPolicy, params: Params, factors: Factors | None, batch: Batch) -> Tensor:
+        """PPO's clipped surrogate, mean over the batch's samples: min(rho A, clip(rho) A)."""
+        ratio = likelihood_ratio(*distribution(meta, params, factors, batch), batch)
+        return torch.min(ratio * batch.advantages,
+                         ratio.clamp(1 - self.clip_eps, 1 + self.clip_eps) * batch.advantages).mean()
+
+    def meta_loss(self, meta: MetaPolicy, batches: list[Batch], modulated: Batch | None = None) -> Tensor:
         """J: mean over tasks of the clipped surrogate on the last stage, plus eta times each inner
-        stage's mean KL, rebuilt from theta (and tau from the first stage) with second-order terms."""
+        stage's mean KL, rebuilt from theta (and tau from the first stage) with second-order terms;
+        with `modulated` (D_mod), minus `after_modulation_weight` times its clipped surrogate."""
         factors = meta.condition(batches[0].encoder_input())
-        params = meta.initial_params(batches[0].mode)
+        params = initial = meta.initial_params(batches[0].mode)
         kl = 0.0
         for stage, batch in enumerate(batches[:-1]):  # one forward pass per stage serves the KL and the step
             mean, log_std = distribution(meta, params, stage_factors(factors, stage), batch)
             kl = kl + kl_divergence(batch.old_mean, batch.old_log_std, mean, log_std).mean()
             params = self.inner_loop.step(surrogate(mean, log_std, batch), params, create_graph=True)
-        last = batches[-1]
-        ratio = likelihood_ratio(*distribution(meta, params, stage_factors(factors, len(batches) - 1), last), last)
-        clipped = torch.min(ratio * last.advantages, ratio.clamp(1 - self.clip_eps, 1 + self.clip_eps) * last.advantages)
-        return -clipped.mean() + self.inner_kl_penalty * kl / max(len(batches) - 1, 1)
+        loss = -self.clipped_objective(meta, params, stage_factors(factors, len(batches) - 1), batches[-1])
+        if modulated is not None:
+            loss = loss - self.after_modulation_weight * self.clipped_objective(meta, initial, factors, modulated)
+        return loss + self.inner_kl_penalty * kl / max(len(batches) - 1, 1)
 
 
 def sample_stages(algo: ProMP, meta: MetaPolicy, env: RLEnvironment, tasks: TaskBatch, rollouts: int, horizon: int,
@@ -145,7 +164,7 @@ def sample_stages(algo: ProMP, meta: MetaPolicy, env: RLEnvironment, tasks: Task
     """Stages 0..K of one meta-iteration (K = `steps`, default the inner loop's), adapting every
     task's fast weights between stages without second-order terms.
 
-    With `after_modulation` (evaluation), an extra batch right after stage 0 is collected with theta
+    With `after_modulation`, an extra batch right after stage 0 (index 1) is collected with theta
     modulated by tau and no gradient step; for MAML it is a second stage-0 batch.
     """
     steps = algo.inner_loop.steps if steps is None else steps
