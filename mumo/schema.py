@@ -242,6 +242,7 @@ class ProMPConfig:
     inner_loop: Any = knob()
     clip_eps: float = knob(Above(0))
     inner_kl_penalty: float = knob(AtLeast(0))
+    after_modulation_weight: float = knob(AtLeast(0))
 
 
 @dataclass

@@ -25,7 +25,6 @@ from torch import Tensor
 
 from mumo.core.inner_sgd import InnerSGD
 from mumo.core.low_rank import Params
-from mumo.errors import ConfigError
 from mumo.rl.advantages import task_advantages
 from mumo.rl.tasks import RLEnvironment, TaskBatch, policy_to_env
 from mumo.rl.policy import Factors, MetaPolicy, kl_divergence, log_prob
@@ -123,11 +122,6 @@ class ProMP:
     clip_eps: float = 0.1
     inner_kl_penalty: float = 5e-4
     after_modulation_weight: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.after_modulation_weight < 0:
-            raise ConfigError("model.algorithm.after_modulation_weight",
-                              f"must be >= 0 (got {self.after_modulation_weight})")
 
     def adapt(self, meta: MetaPolicy, params: Params, factors: Factors | None, batch: Batch, stage: int,
               create_graph: bool) -> Params:
