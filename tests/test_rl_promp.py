@@ -14,8 +14,8 @@ from mumo.rl.promp import Batch, ProMP, distribution, inner_loss, sample_stages
 TASKS, ROLLOUTS, HORIZON = 4, 3, 12
 
 
-def setup(modulation: str = "film", steps: int = 1, seed: int = 0, per_mode_nets: int = 0
-          ) -> tuple[MetaPolicy, ProMP, list[Batch]]:
+def setup(modulation: str = "film", steps: int = 1, seed: int = 0, per_mode_nets: int = 0,
+          after_modulation: bool = False) -> tuple[MetaPolicy, ProMP, list[Batch]]:
     torch.manual_seed(seed)
     meta = MetaPolicy(4, 2, hidden_sizes=(16, 16), modulation=modulation, per_mode_nets=per_mode_nets,
                       encoder_size=8).double()
@@ -24,7 +24,7 @@ def setup(modulation: str = "film", steps: int = 1, seed: int = 0, per_mode_nets
     env = Navigation(modes=2)
     goals, mode = env.tasks.sample(TASKS // 2, generator)
     return meta, algo, sample_stages(algo, meta, env, TaskBatch(goals.double(), mode), ROLLOUTS, HORIZON, 10.0,
-                                     generator)
+                                     generator, after_modulation=after_modulation)
 
 
 def select(batch: Batch, task: int) -> Batch:
@@ -81,6 +81,23 @@ def test_the_encoder_learns_only_through_the_stages_after_the_first():
     assert all(g.abs().sum() > 0 for g in grads)
     grads = torch.autograd.grad(algo.meta_loss(meta, batches), meta.encoder_parameters())
     assert all(g.abs().sum() > 0 for g in grads)
+
+
+def test_the_after_modulation_objective_trains_the_modulated_prior_and_the_encoder():
+    """after_modulation_weight w adds -w x the clipped surrogate of theta modulated by tau, on the
+    batch that policy sampled (index 1 of the stages), to J; its gradient reaches the encoder
+    without any inner step."""
+    meta, algo, batches = setup(steps=1, after_modulation=True)
+    stages, modulated = [batches[0], *batches[2:]], batches[1]
+    factors = meta.condition(stages[0].encoder_input())
+    params = meta.initial_params(modulated.mode)
+    mean, log_std = distribution(meta, params, factors, modulated)  # sampled by theta with tau, no step
+    torch.testing.assert_close(mean, modulated.old_mean) and torch.testing.assert_close(log_std, modulated.old_log_std)
+    weighted = ProMP(algo.inner_loop, after_modulation_weight=0.5)
+    extra = weighted.clipped_objective(meta, params, factors, modulated)
+    torch.testing.assert_close(weighted.meta_loss(meta, stages, modulated), algo.meta_loss(meta, stages) - 0.5 * extra,
+                               rtol=1e-12, atol=1e-12)
+    assert all(g.abs().sum() > 0 for g in torch.autograd.grad(extra, meta.encoder_parameters()))
 
 
 def test_film_with_tau_zero_is_the_unmodulated_policy():

@@ -2,6 +2,7 @@
 tests and writes results.json in the shape regression writes; runs are deterministic, resume
 exactly, and re-evaluate with more adaptation steps."""
 
+import csv
 import json
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 from helpers import ROOT, TINY_NAVIGATION, comparable, compose_train, run_cli
 
 from mumo.config import compose_config
+from mumo.errors import ConfigError
 from mumo.evaluate import evaluate
 from mumo.report import main as report_main
 from mumo.train import run
@@ -36,6 +38,17 @@ def test_navigation_trains_and_writes_the_shared_results_shape(tmp_path: Path, m
     for name in ("adaptation_curve", "training_curve"):
         assert (tmp_path / f"{name}.png").stat().st_size > 10_000
     assert json.loads((tmp_path / "results.json").read_text()) == results
+
+
+def test_the_modulated_prior_is_trained_on_its_own_batch_when_asked(tmp_path: Path):
+    """model.algorithm.after_modulation_weight > 0: MuMoMAML samples one more batch per iteration
+    and logs its return; MAML, which has no tau, refuses the key in one line."""
+    train(tmp_path / "mumo", "model.algorithm.after_modulation_weight=1")
+    rows = list(csv.DictReader((tmp_path / "mumo" / "csv" / "metrics.csv").open()))
+    logged = [float(row["train/return_after_modulation"]) for row in rows if row.get("train/return_after_modulation")]
+    assert len(logged) == 4 and all(r < 0 for r in logged)
+    with pytest.raises(ConfigError, match=r"^model.algorithm.after_modulation_weight: .* maml has no task encoder$"):
+        train(tmp_path / "maml", "method=maml", "model.algorithm.after_modulation_weight=1")
 
 
 def test_navigation_runs_are_deterministic_and_resume_exactly(tmp_path: Path):
