@@ -41,14 +41,14 @@ def test_navigation_trains_and_writes_the_shared_results_shape(tmp_path: Path, m
 
 
 def test_the_modulated_prior_is_trained_on_its_own_batch_when_asked(tmp_path: Path):
-    """model.algorithm.after_modulation_weight > 0: MuMoMAML samples one more batch per iteration
-    and logs its return; MAML, which has no tau, refuses the key in one line."""
-    train(tmp_path / "mumo", "model.algorithm.after_modulation_weight=1")
+    """experiment=modulated_prior (model.algorithm.after_modulation_weight=1): MuMoMAML samples one
+    more batch per iteration and logs its return; MAML, which has no tau, refuses it in one line."""
+    train(tmp_path / "mumo", "experiment=modulated_prior")
     rows = list(csv.DictReader((tmp_path / "mumo" / "csv" / "metrics.csv").open()))
     logged = [float(row["train/return_after_modulation"]) for row in rows if row.get("train/return_after_modulation")]
     assert len(logged) == 4 and all(r < 0 for r in logged)
     with pytest.raises(ConfigError, match=r"^model.algorithm.after_modulation_weight: .* maml has no task encoder$"):
-        train(tmp_path / "maml", "method=maml", "model.algorithm.after_modulation_weight=1")
+        train(tmp_path / "maml", "method=maml", "experiment=modulated_prior")
 
 
 def test_navigation_runs_are_deterministic_and_resume_exactly(tmp_path: Path):

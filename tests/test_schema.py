@@ -200,6 +200,10 @@ def test_every_shipped_config_passes(tmp_path: Path):
                                           ["maml", "multi_maml", "mumomaml_film"]):
         for experiment in ([], ["experiment=cheetah_paper_scale"] if task != "navigation" else []):
             check_train(compose_train(tmp_path, f"task={task}", f"method={method}", *experiment, fast=False))
+        if method == "mumomaml_film":
+            cfg = compose_train(tmp_path, f"task={task}", f"method={method}", "experiment=modulated_prior", fast=False)
+            check_train(cfg)
+            assert cfg.model.algorithm.after_modulation_weight == 1.0
     check_evaluate(compose_other("evaluate", "ckpt_path=x.ckpt"))
     check_bench(compose_other("bench"))
 
@@ -208,6 +212,8 @@ def test_every_shipped_config_passes(tmp_path: Path):
     ("mumo.train", ["seed=abc"], "error: seed: Value 'abc' of type 'str' could not be converted to Integer"),
     ("mumo.train", ["val_every=0"], "error: val_every: must be >= 1 (got 0)"),
     ("mumo.train", ["inner_lr=-1"], "error: inner_lr: must be > 0 (got -1.0)"),
+    ("mumo.train", ["task=navigation", "model.algorithm.after_modulation_weight=-1"],
+     "error: model.algorithm.after_modulation_weight: must be >= 0 (got -1.0)"),
     ("mumo.evaluate", ["ckpt_path=x.ckpt", "inner_steps=-1"], "error: inner_steps: must be >= 0 (got -1)"),
     ("mumo.evaluate", [], "error: ckpt_path: Missing mandatory value: ckpt_path"),
     ("mumo.bench", ["rounds=0"], "error: rounds: must be >= 1 (got 0)"),
