@@ -12,8 +12,10 @@ One meta-iteration, for T tasks at once (MuMoMAML's stage order; MAML skips the 
 tau is computed once per task from D_0 and never adapted; the encoder gets its gradient through
 stages >= 1 only. With `after_modulation_weight` > 0 (not in the paper) one more batch, D_mod, is
 sampled with theta modulated by tau and no gradient step, and its clipped objective joins J: the
-modulated prior itself is then trained, and the encoder gets a direct signal. Per-task fast weights carry a leading task dimension and one `autograd.grad` of
-the summed per-task losses gives every task's own gradient (`mumo.core.inner_sgd.InnerSGD.step`).
+modulated prior itself is then trained, and the encoder gets a direct signal.
+
+Per-task fast weights carry a leading task dimension and one `autograd.grad` of the summed
+per-task losses gives every task's own gradient (`mumo.core.inner_sgd.InnerSGD.step`).
 """
 
 from __future__ import annotations
