@@ -41,7 +41,8 @@ def test_stages_have_the_configured_shapes_and_the_sampling_distribution():
         assert batch.rewards.shape == batch.advantages.shape == (TASKS, ROLLOUTS, HORIZON)
     # stage 0 was sampled by theta itself: rebuilding its distribution gives the recorded one
     mean, log_std = distribution(meta, meta.initial_params(batches[0].mode), None, batches[0])
-    torch.testing.assert_close(mean, batches[0].old_mean) and torch.testing.assert_close(log_std, batches[0].old_log_std)
+    torch.testing.assert_close(mean, batches[0].old_mean)
+    torch.testing.assert_close(log_std, batches[0].old_log_std)
 
 
 def test_the_inner_step_at_the_sampling_policy_is_the_policy_gradient():
@@ -92,7 +93,8 @@ def test_the_after_modulation_objective_trains_the_modulated_prior_and_the_encod
     factors = meta.condition(stages[0].encoder_input())
     params = meta.initial_params(modulated.mode)
     mean, log_std = distribution(meta, params, factors, modulated)  # sampled by theta with tau, no step
-    torch.testing.assert_close(mean, modulated.old_mean) and torch.testing.assert_close(log_std, modulated.old_log_std)
+    torch.testing.assert_close(mean, modulated.old_mean)
+    torch.testing.assert_close(log_std, modulated.old_log_std)
     weighted = ProMP(algo.inner_loop, after_modulation_weight=0.5)
     extra = weighted.clipped_objective(meta, params, factors, modulated)
     torch.testing.assert_close(weighted.meta_loss(meta, stages, modulated), algo.meta_loss(meta, stages) - 0.5 * extra,
