@@ -48,6 +48,10 @@ def test_bench_prints_and_writes_every_variant(workdir: Path):
                       if r["what"] == "classification meta-iteration"]
     assert classification == [("l2l", "none", "l2l"), ("batched", "none", "l2l"), ("l2l", "film", "l2l"),
                               ("batched", "film", "l2l")]
+    sampling = [r for r in rows if r["what"] == "classification meta-batch sampling"]
+    assert len(sampling) == 1 and sampling[0]["tasks"] == rows[-2]["tasks"] == 2
+    assert re.search(r"^classification meta-batch sampling .* of a batched film meta-iteration$", proc.stdout,
+                     re.MULTILINE)
     assert all(r["median_ms"] > 0 and r["tasks_per_s"] > 0 for r in rows)
     assert re.search(r"^meta-iteration\s+low_rank\s+film\s+4\s", proc.stdout, re.MULTILINE)
 
