@@ -41,7 +41,6 @@ from mumo.cli import report_errors
 from mumo.config import compose_config, instantiate
 from mumo.errors import MumoError
 from mumo.core.graph_step import GraphedMetaStep
-from mumo.core.stream import TaskDataModule
 from mumo.results import write_json
 from mumo.schema import check_bench
 from mumo.threads import setup_threads, usable_cpus
@@ -348,18 +347,18 @@ def bench_classification(cfg: DictConfig, device: torch.device) -> list[dict]:
                          "iterations": cfg.classification_rounds, "speedup": medians["l2l"] / seconds,
                          "speedup_vs": "l2l"})
     if rows:
-        rows.append(time_episode_sampling(runners["batched"].datamodule, cfg.classification_rounds, rows[-1]))
+        rows.append(time_episode_sampling(runners["batched"].batches, cfg.classification_rounds, rows[-1]))
     return rows
 
 
-def time_episode_sampling(datamodule: TaskDataModule, rounds: int, iteration: dict) -> dict:
-    """Median time to draw one training meta-batch, as the training stream does, and its share of
-    `iteration` (a batched meta-iteration row, which includes one such draw)."""
-    stream, generator = datamodule.train_stream, torch.Generator().manual_seed(0)
+def time_episode_sampling(batches: Iterator, rounds: int, iteration: dict) -> dict:
+    """Median time to draw one meta-batch from `batches` (a training stream, as the training loop
+    draws it) and its share of `iteration` (a batched meta-iteration row, which includes one draw).
+    Draws are cheap, so at least five are timed."""
     times = []
     for _ in range(max(rounds, 5) + 1):
         started = time.perf_counter()
-        stream.tasks.sample(stream.tasks_per_mode, generator)
+        next(batches)
         times.append(time.perf_counter() - started)
     seconds = statistics.median(times[1:])
     tasks = iteration["tasks"]
