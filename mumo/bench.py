@@ -258,13 +258,13 @@ def bench_rl(cfg: DictConfig) -> list[dict]:
                 sampled = time.perf_counter()
                 for _ in range(module.promp_steps):
                     optimizer.zero_grad(set_to_none=True)
-                    module.algorithm.meta_loss(module.policy, stages).backward()
+                    module.algorithm.meta_loss(module.policy, stages.batches).backward()
                     optimizer.step()
                 sampling.append(sampled - started), update.append(time.perf_counter() - sampled)
                 simulation.append(time_simulation(module.env, batch.params.repeat_interleave(module.rollouts, 0),
-                                                  module.horizon * len(stages), generator))
+                                                  module.horizon * len(stages.batches), generator))
             tasks = batch.num_tasks
-            env_steps = tasks * module.rollouts * module.horizon * len(stages)
+            env_steps = tasks * module.rollouts * module.horizon * len(stages.batches)
             splits = (("sampling", sampling), ("of which simulation", simulation), ("update", update),
                       ("total", [a + b for a, b in zip(sampling, update)]))
             for what, samples in splits:

@@ -57,7 +57,7 @@ def main() -> None:
     def first_stage(tasks_per_mode: int, seed: int) -> tuple[Tensor, Tensor]:
         tasks = module.env.tasks.fixed_set(tasks_per_mode, seed)
         (stage,) = sample_stages(module.algorithm, module.policy, module.env, tasks, module.rollouts, module.horizon,
-                                 module.policy_scale, torch.Generator().manual_seed(seed), steps=0)
+                                 module.policy_scale, torch.Generator().manual_seed(seed), steps=0).batches
         return stage.encoder_input(), tasks.mode
 
     train, test = first_stage(args.tasks_per_mode, 11), first_stage(args.tasks_per_mode // 2, 12)

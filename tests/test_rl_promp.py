@@ -9,13 +9,13 @@ from mumo.core.inner_sgd import InnerSGD
 from mumo.rl.navigation import Navigation
 from mumo.rl.tasks import TaskBatch
 from mumo.rl.policy import MetaPolicy, log_prob
-from mumo.rl.promp import Batch, ProMP, distribution, inner_loss, sample_stages
+from mumo.rl.promp import Batch, ProMP, Stages, distribution, inner_loss, sample_stages
 
 TASKS, ROLLOUTS, HORIZON = 4, 3, 12
 
 
-def setup(modulation: str = "film", steps: int = 1, seed: int = 0, per_mode_nets: int = 0,
-          after_modulation: bool = False) -> tuple[MetaPolicy, ProMP, list[Batch]]:
+def sample(modulation: str = "film", steps: int = 1, seed: int = 0, per_mode_nets: int = 0,
+           after_modulation: bool = False) -> tuple[MetaPolicy, ProMP, Stages]:
     torch.manual_seed(seed)
     meta = MetaPolicy(4, 2, hidden_sizes=(16, 16), modulation=modulation, per_mode_nets=per_mode_nets,
                       encoder_size=8).double()
@@ -23,8 +23,16 @@ def setup(modulation: str = "film", steps: int = 1, seed: int = 0, per_mode_nets
     generator = torch.Generator().manual_seed(seed)
     env = Navigation(modes=2)
     goals, mode = env.tasks.sample(TASKS // 2, generator)
-    return meta, algo, sample_stages(algo, meta, env, TaskBatch(goals.double(), mode), ROLLOUTS, HORIZON, 10.0,
-                                     generator, after_modulation=after_modulation)
+    stages = sample_stages(algo, meta, env, TaskBatch(goals.double(), mode), ROLLOUTS, HORIZON, 10.0, generator,
+                           after_modulation=after_modulation)
+    return meta, algo, stages
+
+
+def setup(modulation: str = "film", steps: int = 1, seed: int = 0,
+          per_mode_nets: int = 0) -> tuple[MetaPolicy, ProMP, list[Batch]]:
+    """The policy, ProMP and the stages' batches, stage 0 first."""
+    meta, algo, stages = sample(modulation, steps, seed, per_mode_nets)
+    return meta, algo, stages.batches
 
 
 def select(batch: Batch, task: int) -> Batch:
@@ -86,10 +94,11 @@ def test_the_encoder_learns_only_through_the_stages_after_the_first():
 
 def test_the_after_modulation_objective_trains_the_modulated_prior_and_the_encoder():
     """after_modulation_weight w adds -w x the clipped surrogate of theta modulated by tau, on the
-    batch that policy sampled (index 1 of the stages), to J; its gradient reaches the encoder
-    without any inner step."""
-    meta, algo, batches = setup(steps=1, after_modulation=True)
-    stages, modulated = [batches[0], *batches[2:]], batches[1]
+    batch that policy sampled (sampled right after stage 0, reported second), to J; its gradient
+    reaches the encoder without any inner step."""
+    meta, algo, sampled = sample(steps=1, after_modulation=True)
+    stages, modulated = sampled.batches, sampled.modulated
+    assert len(stages) == 2 and all(a is b for a, b in zip(sampled.timeline(), [stages[0], modulated, stages[1]]))
     factors = meta.condition(stages[0].encoder_input())
     params = meta.initial_params(modulated.mode)
     mean, log_std = distribution(meta, params, factors, modulated)  # sampled by theta with tau, no step

@@ -16,7 +16,7 @@ from torch import Tensor
 from mumo.core.learner import Learner
 from mumo.errors import ConfigError
 from mumo.rl.policy import MetaPolicy
-from mumo.rl.promp import ProMP, sample_stages
+from mumo.rl.promp import ProMP, Stages, sample_stages
 from mumo.rl.tasks import RLEnvironment, TaskBatch
 
 
@@ -70,19 +70,17 @@ class RLMetaLearner(Learner):
             groups.append({"params": encoder, "name": "encoder"})
         return groups
 
-    def _stages(self, batch: TaskBatch, generator: torch.Generator, **kwargs) -> list:
+    def _stages(self, batch: TaskBatch, generator: torch.Generator, **kwargs) -> Stages:
         return sample_stages(self.algorithm, self.policy, self.env, batch, self.rollouts, self.horizon,
                              self.policy_scale, generator, **kwargs)
 
     def training_step(self, batch: TaskBatch, batch_idx: int) -> Tensor:
-        trains_modulated = self.algorithm.after_modulation_weight > 0
-        stages = self._stages(batch, self.generator, after_modulation=trains_modulated)
-        modulated = stages.pop(1) if trains_modulated else None
-        returns = torch.stack([stage.returns.mean() for stage in stages])  # of the policy before this update
+        stages = self._stages(batch, self.generator, after_modulation=self.algorithm.after_modulation_weight > 0)
+        returns = torch.stack([stage.returns.mean() for stage in stages.batches])  # of the policy before this update
         self.record_train(returns[-1])
         optimizer = self.optimizers()
         for k in range(self.promp_steps):
-            loss = self.algorithm.meta_loss(self.policy, stages, modulated)
+            loss = self.algorithm.meta_loss(self.policy, stages.batches, stages.modulated)
             optimizer.zero_grad()
             self.manual_backward(loss)
             # One meta-iteration is one trainer step: the first promp_steps - 1 Adam steps go to
@@ -91,8 +89,8 @@ class RLMetaLearner(Learner):
         if (scheduler := self.lr_schedulers()) is not None:
             scheduler.step()
         self.log_dict({f"train/return_stage_{j}": r for j, r in enumerate(returns)})
-        if modulated is not None:
-            self.log("train/return_after_modulation", modulated.returns.mean())
+        if stages.modulated is not None:
+            self.log("train/return_after_modulation", stages.modulated.returns.mean())
         self.log("train/return", returns[-1], prog_bar=True)
         self.log("train/meta_loss", loss.detach())
         return loss.detach()
@@ -103,7 +101,7 @@ class RLMetaLearner(Learner):
         set: the same for every run and method."""
         generator = torch.Generator().manual_seed(self.eval_seed + batch_idx)
         with torch.enable_grad():
-            stages = self._stages(batch, generator, steps=self.eval_steps, after_modulation=True)
+            stages = self._stages(batch, generator, steps=self.eval_steps, after_modulation=True).timeline()
         returns = torch.stack([stage.returns.mean(1) for stage in stages])
         return returns[1:], batch.mode, returns[0]
 
@@ -117,7 +115,7 @@ class RLMetaLearner(Learner):
         shown = first_tasks_per_mode(test, 2)
         with torch.enable_grad():
             stages = self._stages(shown, torch.Generator().manual_seed(self.eval_seed), steps=self.eval_steps,
-                                  after_modulation=True)
+                                  after_modulation=True).timeline()
         observations = [stage.observations[:, 0] for stage in stages]  # each task's first rollout [T, H, d]
         names = ["before modulation", "after modulation"] + [f"after {k} step{'s' * (k > 1)}"
                                                               for k in range(1, self.eval_steps + 1)]
@@ -125,7 +123,7 @@ class RLMetaLearner(Learner):
         self.env.plot_rollouts(shown, observations, names, figures["rollouts"])
         if self.policy.encoder is not None:
             figures["task_embeddings"] = out / "task_embeddings.png"
-            first = self._stages(test, torch.Generator().manual_seed(self.eval_seed), steps=0)[0]
+            first = self._stages(test, torch.Generator().manual_seed(self.eval_seed), steps=0).batches[0]
             with torch.no_grad():
                 embedding = self.policy.embed(first.encoder_input())
             plot_task_embeddings(embedding, test.mode, self.mode_names,

@@ -154,29 +154,42 @@ class ProMP:
         return loss + self.inner_kl_penalty * kl / max(len(batches) - 1, 1)
 
 
+@dataclass
+class Stages:
+    """The rollouts of one meta-iteration: stages 0..K (theta adapted between them) and, when
+    asked for, the batch sampled right after modulation (theta with tau, no gradient step; for
+    MAML a second stage-0 batch)."""
+
+    batches: list[Batch]
+    modulated: Batch | None = None
+
+    def timeline(self) -> list[Batch]:
+        """Before modulation, after modulation (when sampled), after each step: the order in which
+        evaluation reports them."""
+        return [self.batches[0], *[b for b in (self.modulated,) if b is not None], *self.batches[1:]]
+
+
 def sample_stages(algo: ProMP, meta: MetaPolicy, env: RLEnvironment, tasks: TaskBatch, rollouts: int, horizon: int,
                   policy_scale: float, generator: torch.Generator, steps: int | None = None,
-                  after_modulation: bool = False) -> list[Batch]:
+                  after_modulation: bool = False) -> Stages:
     """Stages 0..K of one meta-iteration (K = `steps`, default the inner loop's), adapting every
-    task's fast weights between stages without second-order terms.
-
-    With `after_modulation`, an extra batch right after stage 0 (index 1) is collected with theta
-    modulated by tau and no gradient step; for MAML it is a second stage-0 batch.
-    """
+    task's fast weights between stages without second-order terms; with `after_modulation`, also
+    the after-modulation batch (sampled right after stage 0)."""
     steps = algo.inner_loop.steps if steps is None else steps
     params = meta.initial_params(tasks.mode)
-    factors, batches = None, []
+    factors, stages = None, Stages([])
     for stage in range(steps + 1):
         batch = collect(meta, params, stage_factors(factors, stage), env, tasks, rollouts, horizon, policy_scale,
                         generator)
-        batches.append(batch)
+        stages.batches.append(batch)
         if stage == 0:
             with torch.no_grad():
                 factors = meta.condition(batch.encoder_input())
             if after_modulation:
-                batches.append(collect(meta, params, factors, env, tasks, rollouts, horizon, policy_scale, generator))
+                stages.modulated = collect(meta, params, factors, env, tasks, rollouts, horizon, policy_scale,
+                                           generator)
         if stage < steps:
             with torch.enable_grad():
                 adapted = algo.adapt(meta, params, factors, batch, stage, create_graph=False)
                 params = {k: v.detach().requires_grad_() for k, v in adapted.items()}
-    return batches
+    return stages
