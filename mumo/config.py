@@ -26,6 +26,12 @@ def paper_modulated_layers(modes: int, modulation: str) -> ListConfig | None:
     return ListConfig([0]) if modes == 2 and modulation != "none" else None
 
 
+def paper_classification_iterations(ways: int) -> int:
+    """Meta-iterations of the authors' classification README: 600,000 tasks at a meta-batch of 10
+    for 5-way runs, 400,000 at a meta-batch of 5 for 20-way runs."""
+    return 80_000 if ways == 20 else 60_000
+
+
 def hydra_runtime():
     """Hydra's runtime config inside a running Hydra app (`hydra.main`), else None."""
     from hydra.core.hydra_config import HydraConfig
@@ -106,7 +112,9 @@ def config_subdir(ckpt_path: str | None, output_dir: str, stamp: str) -> str:
 RESOLVERS = {
     "mul": lambda a, b: a * b,
     "div": lambda a, b: a // b,
+    "share": lambda total, modes: max(1, int(total / modes + 0.5)),  # tasks per mode, balanced, nearest `total`
     "paper_modulated_layers": paper_modulated_layers,
+    "paper_classification_iterations": paper_classification_iterations,
     "usable_cpus": usable_cpus,
     "sweep_name": sweep_name,
     "job_name": job_name,

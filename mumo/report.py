@@ -340,7 +340,8 @@ def classification_note(runs: list[dict]) -> list[str]:
             for m, n, k in settings if (m, n, k) in PAPER_CLASSIFICATION]
     if not rows:
         return []
-    paper_data = all(r["config"]["data"].get("datasets") == PAPER_DATASETS[: r["modes"]] for r in runs)
+    paper_data = all(r["config"]["data"].get("mix") == "paper" and r["config"]["data"].get("datasets") is None
+                     or r["config"]["data"].get("datasets") == PAPER_DATASETS[: r["modes"]] for r in runs)
     comparable = ("These runs use the paper's datasets; the numbers compare (the paper's at 84 px, 15 queries "
                   "per class)." if paper_data else
                   "Not comparable with these runs: other images (the offline benchmark), 32 px, other query sizes.")

@@ -157,6 +157,7 @@ class ClassificationDataConfig(TaskDataConfig):
     _target_: str = "mumo.classification.data.ClassificationDataModule"
     root: str = knob()
     modes: int = knob(AtLeast(1))
+    mix: str = knob(OneOf("offline", "paper"))
     datasets: Optional[list[str]] = knob(NonEmpty(), Each(OneOf(*IMAGE_MODES, *REAL_DATASETS)))
     real_root: Optional[str] = knob()
     image_size: int = knob(AtLeast(16))
@@ -167,7 +168,8 @@ class ClassificationDataConfig(TaskDataConfig):
     @staticmethod
     def cross_checks(v: dict) -> Iterator[tuple[str, str]]:
         if v["datasets"] is None and v["modes"] not in (2, 3, 5):
-            yield "modes", f"the offline benchmark mixes 2, 3 or 5 modes unless data.datasets names them (got {v['modes']})"
+            mix = v.get("mix") or "offline"
+            yield "modes", f"the {mix} mixes hold 2, 3 or 5 modes unless data.datasets names them (got {v['modes']})"
         if v["datasets"] is not None and len(v["datasets"]) != v["modes"]:
             yield "datasets", f"names {len(v['datasets'])} datasets but modes={v['modes']}: set modes={len(v['datasets'])}"
         yield from balanced_meta_batch(v)

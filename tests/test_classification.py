@@ -253,3 +253,26 @@ def test_the_paper_datasets_feed_the_same_episodes(tmp_path: Path):
     assert episode.support_x.shape == (4, 3, 3, 24, 24) and episode.mode.tolist() == [0, 0, 1, 1]
     with pytest.raises(ConfigError, match="^data.real_root: cub is read from a local copy"):
         ClassificationDataModule(datasets=["cub"], modes=1, ways=3)
+
+
+def test_the_paper_mix_reads_the_paper_datasets_in_the_papers_order(tmp_path: Path, monkeypatch):
+    """data.mix=paper: 2 modes are Omniglot + mini-ImageNet (3: + FC100, 5: + CUB + Aircraft), and
+    the report compares such runs with the authors' numbers."""
+    from mumo.classification import real
+    from mumo.report import classification_note
+
+    monkeypatch.setattr(real, "OMNIGLOT_TRAIN", 3)
+    monkeypatch.setattr(real, "OMNIGLOT_VAL", 2)
+    for dataset in ("omniglot", "miniimagenet"):
+        make_fixture(tmp_path / "real", dataset)
+    data = ClassificationDataModule(mix="paper", modes=2, real_root=str(tmp_path / "real"), image_size=24, ways=3,
+                                    shots=1, queries=1, meta_batch_size=4)
+    assert data.mode_names == ["omniglot", "miniimagenet"]
+    assert next(iter(data.train_stream)).support_x.shape == (4, 3, 3, 24, 24)
+    with pytest.raises(ConfigError, match="^data.mix: must be one of offline, paper"):
+        ClassificationDataModule(mix="web")
+    run = {"modes": 2, "config": {"data": {"ways": 5, "shots": 5, "mix": "paper", "datasets": None}}}
+    assert "| 2 modes, 5-way 5-shot | 77.79 | 73.07 | 78.73 |" in classification_note([run])
+    assert any("These runs use the paper's datasets" in line for line in classification_note([run]))
+    run["config"]["data"]["mix"] = "offline"
+    assert any("Not comparable with these runs" in line for line in classification_note([run]))

@@ -140,12 +140,13 @@ def test_half_cheetah_schema(tmp_path: Path, task: str, override: str, message: 
 
 
 @pytest.mark.parametrize("task, override, message", [
-    ("classification", "modes=4", "modes: the offline benchmark mixes 2, 3 or 5 modes unless data.datasets "
+    ("classification", "modes=4", "modes: the offline mixes hold 2, 3 or 5 modes unless data.datasets "
                                   "names them (got 4)"),
     ("classification", "data.datasets=[digits,imagenet]", "data.datasets: every element must be one of digits, "
      "fashion, animals, emoji, flags, omniglot, miniimagenet, fc100, cub, aircraft (got element imagenet)"),
     ("classification", "data.datasets=[digits,emoji,flags]", "data.datasets: names 3 datasets but modes=2: set modes=3"),
     ("classification", "data.ways=1", "data.ways: must be >= 2 (got 1)"),
+    ("classification", "data.mix=web", "data.mix: must be one of offline, paper (got web)"),
     ("classification", "model.net.modulated_layers=[4]", "model.net.modulated_layers: block 4 does not exist "
                                                          "(conv blocks 0..3)"),
 ])
@@ -195,7 +196,16 @@ def test_every_shipped_config_passes(tmp_path: Path):
     for modes, method in itertools.product([2, 3, 5], ["maml", "multi_maml", "mumomaml_film", "mumomaml_sigmoid"]):
         cfg = compose_train(tmp_path, "task=classification", f"modes={modes}", f"method={method}", fast=False)
         check_train(cfg)
-        assert cfg.data.meta_batch_size == {2: 10, 3: 9, 5: 10}[modes]  # the original's 10, split evenly
+        tens = {2: 10, 3: 9, 5: 10}[modes]
+        assert cfg.data.meta_batch_size == tens  # the original's 10, split evenly
+        for episodes, (ways, shots, batch, steps) in {"5w1s": (5, 1, tens, 60_000), "5w5s": (5, 5, tens, 60_000),
+                                                      "20w1s": (20, 1, {2: 6, 3: 6, 5: 5}[modes], 80_000)}.items():
+            cfg = compose_train(tmp_path, "experiment=classification_paper", "data.real_root=/data", f"modes={modes}",
+                                f"method={method}", f"episodes={episodes}", fast=False)
+            check_train(cfg)
+            assert (cfg.data.ways, cfg.data.shots, cfg.data.queries, cfg.data.image_size, cfg.data.mix) == (
+                ways, shots, 15, 84, "paper")
+            assert (cfg.data.meta_batch_size, cfg.trainer.max_steps) == (batch, steps)  # the authors' README
     for task, method in itertools.product(["navigation", "cheetah_speed", "cheetah_location"],
                                           ["maml", "multi_maml", "mumomaml_film"]):
         for experiment in ([], ["experiment=cheetah_paper_scale"] if task != "navigation" else []):

@@ -21,8 +21,10 @@ from mumo.core.episode import Episode
 from mumo.core.stream import TaskDataModule
 from mumo.errors import ConfigError
 
-# The paper's mixes of 2, 3 and 5 modes, with the offline benchmark's datasets.
-MIXES = {2: ["digits", "emoji"], 3: ["digits", "fashion", "emoji"], 5: list(MODES)}
+# The paper's mixes of 2, 3 and 5 modes: with the offline benchmark's datasets, or the paper's own
+# (Omniglot + mini-ImageNet, + FC100, + CUB + FGVC-Aircraft).
+MIXES = {"offline": {2: ["digits", "emoji"], 3: ["digits", "fashion", "emoji"], 5: list(MODES)},
+         "paper": {modes: list(LOADERS)[:modes] for modes in (2, 3, 5)}}
 
 
 class ClassificationDataModule(TaskDataModule):
@@ -30,7 +32,8 @@ class ClassificationDataModule(TaskDataModule):
 
     Args:
         root: where the offline packs are (built there on first use).
-        modes: 2, 3 or 5: the paper's mixes (`MIXES`), unless `datasets` names them.
+        modes: 2, 3 or 5: the paper's mixes of `mix` (`MIXES`), unless `datasets` names them.
+        mix: "offline" (the packs under `root`) or "paper" (the paper's datasets, from `real_root`).
         datasets: the modes by name: offline (`MODES`) or the paper's (`LOADERS`), or None.
         real_root: where the paper's datasets are, in their standard layouts.
         image_size: the common side length (the offline packs are 32 px; the paper used 84).
@@ -38,14 +41,17 @@ class ClassificationDataModule(TaskDataModule):
         meta_batch_size, seed, val/test sets: as every family's (`TaskDataModule`).
     """
 
-    def __init__(self, root: str = "data/offline", modes: int = 2, datasets: list[str] | None = None,
+    def __init__(self, root: str = "data/offline", modes: int = 2, mix: str = "offline",
+                 datasets: list[str] | None = None,
                  real_root: str | None = None, image_size: int = SIZE, ways: int = 5,
                  shots: int = 1, queries: int = 1, meta_batch_size: int = 10, seed: int = 0,
                  val_tasks_per_mode: int = 50, test_tasks_per_mode: int = 200, val_seed: int = 1_000_003,
                  test_seed: int = 2_000_003, eval_batch_size: int = 20) -> None:
-        names = list(datasets) if datasets is not None else MIXES.get(modes)
+        if mix not in MIXES:
+            raise ConfigError("data.mix", f"must be one of {', '.join(MIXES)} (got {mix})")
+        names = list(datasets) if datasets is not None else MIXES[mix].get(modes)
         if names is None:
-            raise ConfigError("modes", f"the offline benchmark mixes 2, 3 or 5 modes unless data.datasets names "
+            raise ConfigError("modes", f"the {mix} mixes hold 2, 3 or 5 modes unless data.datasets names "
                               f"them (got {modes})")
         packs = {}
         offline = tuple(n for n in names if n not in LOADERS)
