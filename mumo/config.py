@@ -111,8 +111,8 @@ def config_subdir(ckpt_path: str | None, output_dir: str, stamp: str) -> str:
 
 RESOLVERS = {
     "mul": lambda a, b: a * b,
-    "div": lambda a, b: a // b,
-    "share": lambda total, modes: max(1, int(total / modes + 0.5)),  # tasks per mode, balanced, nearest `total`
+    "share": lambda total, modes: max(1, int(total / modes + 0.5)),  # tasks per mode: the balanced batch nearest total
+    "div": lambda a, b: a // b,  # kept for classification checkpoints written before `share`
     "paper_modulated_layers": paper_modulated_layers,
     "paper_classification_iterations": paper_classification_iterations,
     "usable_cpus": usable_cpus,
