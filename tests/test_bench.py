@@ -8,6 +8,8 @@ from pathlib import Path
 
 from helpers import FAST, run_cli
 
+from mumo.threads import choose_threads, family_threads
+
 TINY = ["variants=[l2l,dense,low_rank,graph]", "modulations=[film]", "tasks=[4,8]", "l2l_max_tasks=4", "rounds=2",
         "round_seconds=0.01", "warmup=1", "inner_steps=2", "entry_point_steps=3", "eval_tasks_per_mode=5", "load_tasks=4",
         "rl_modulations=[none,film]", "rl_rounds=1",
@@ -36,8 +38,9 @@ def test_bench_prints_and_writes_every_variant(workdir: Path):
     assert [r["variant"] for r in rows if r["what"] == "python -m mumo.train"] == ["dense", "low_rank", "graph"]
     loaded = [(r["what"], r["threads"]) for r in rows if r["what"].startswith("meta-iteration, ")]
     all_cpus = len(os.sched_getaffinity(0))
-    assert loaded == [("meta-iteration, idle", 1), ("meta-iteration, idle", all_cpus),
-                      ("meta-iteration, 1 busy process", 1), ("meta-iteration, 1 busy process", all_cpus)]
+    auto = choose_threads("auto", family_threads("mumo.regression.data.RegressionDataModule"), "cpu").count
+    assert loaded == [("meta-iteration, idle", auto), ("meta-iteration, idle", all_cpus),  # 1 unless OMP_NUM_THREADS
+                      ("meta-iteration, 1 busy process", auto), ("meta-iteration, 1 busy process", all_cpus)]
     rl = [(r["what"], r["modulation"]) for r in rows if r["what"].startswith("RL")]
     assert rl == [(f"RL {task}, {part}", m) for task in ("navigation", "cheetah_speed") for m in ("none", "film")
                   for part in ("sampling", "of which simulation", "update", "total")]
