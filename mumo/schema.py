@@ -13,6 +13,7 @@ from typing import Any, Optional
 
 from omegaconf import DictConfig
 
+from mumo.classification.data import MIXES as IMAGE_MIXES
 from mumo.classification.offline import MODES as IMAGE_MODES
 from mumo.classification.real import LOADERS as REAL_DATASETS
 from mumo.core.engines import ENGINES, WEIGHT_UPDATES
@@ -157,7 +158,7 @@ class ClassificationDataConfig(TaskDataConfig):
     _target_: str = "mumo.classification.data.ClassificationDataModule"
     root: str = knob()
     modes: int = knob(AtLeast(1))
-    mix: str = knob(OneOf("offline", "paper"))
+    mix: str = knob(OneOf(*IMAGE_MIXES))
     datasets: Optional[list[str]] = knob(NonEmpty(), Each(OneOf(*IMAGE_MODES, *REAL_DATASETS)))
     real_root: Optional[str] = knob()
     image_size: int = knob(AtLeast(16))
