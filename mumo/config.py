@@ -11,7 +11,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.types import RunMode
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from mumo.errors import MumoError
+from mumo.errors import ConfigError, MumoError
 from mumo.threads import usable_cpus
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "conf"
@@ -30,6 +30,22 @@ def paper_classification_iterations(ways: int) -> int:
     """Meta-iterations of the authors' classification README: 600,000 tasks at a meta-batch of 10
     for 5-way runs, 400,000 at a meta-batch of 5 for 20-way runs."""
     return 80_000 if ways == 20 else 60_000
+
+
+def paper_multi_maml(setting: str, mix: str, datasets: ListConfig | None, modes: int, ways: int) -> ListConfig:
+    """Multi-MAML's per-dataset inner rate (`setting` 'lr') or steps ('steps') in the authors'
+    README, one per mode of the run: Omniglot alpha 0.4 and one step at 5-way (0.1 and five steps
+    at 20-way); mini-ImageNet, FC100, CUB and Aircraft alpha 0.01 and five steps."""
+    from mumo.classification.data import MIXES
+
+    names = list(datasets) if datasets is not None else MIXES.get(mix, {}).get(modes, [])
+    twenty_way = ways == 20
+    authors = {"omniglot": {"lr": 0.1 if twenty_way else 0.4, "steps": 5 if twenty_way else 1}}
+    others = {"lr": 0.01, "steps": 5}
+    if missing := [n for n in names if n not in MIXES["paper"][5]]:
+        raise ConfigError("method", f"multi_maml_per_dataset holds the authors' settings for the paper's datasets, "
+                          f"not {', '.join(missing)}: set data.mix=paper, or use method=multi_maml")
+    return ListConfig([authors.get(n, others)[setting] for n in names])
 
 
 def hydra_runtime():
@@ -115,6 +131,7 @@ RESOLVERS = {
     "div": lambda a, b: a // b,  # kept for classification checkpoints written before `share`
     "paper_modulated_layers": paper_modulated_layers,
     "paper_classification_iterations": paper_classification_iterations,
+    "paper_multi_maml": paper_multi_maml,
     "usable_cpus": usable_cpus,
     "sweep_name": sweep_name,
     "job_name": job_name,

@@ -127,7 +127,8 @@ def settings(config: dict) -> dict[str, str]:
 
 def mark_variants(runs: list[dict]) -> None:
     """Store under '_variant' each run's values of the settings that differ between runs of the
-    same method and number of modes, so that such runs never share a table cell.
+    same method and number of modes, so that such runs never share a table cell. A run is named
+    by the keys that vary within its own group (a Multi-MAML-only key never labels MAML's rows).
 
     Keys that always vary together (`inner_lr` and `model.inner_loop.lr`) are named once, by the
     shortest key.
@@ -135,14 +136,16 @@ def mark_variants(runs: list[dict]) -> None:
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in runs:
         groups[r["method"], r["modulation"], r["modes"]].append(r)
-    varying = sorted({k for group in groups.values() for r in group for k in r["_settings"]
-                      if len({g["_settings"].get(k) for g in group}) > 1})
+    varies_in = {g: {k for r in group for k in r["_settings"] if len({m["_settings"].get(k) for m in group}) > 1}
+                 for g, group in groups.items()}
+    varying = sorted(set().union(*varies_in.values()))
     shown: dict[tuple, str] = {}
     for key in sorted(varying, key=lambda k: (k.count("."), len(k), k)):
         shown.setdefault(tuple(r["_settings"].get(key) for r in runs), key)
     names = sorted(shown.values(), key=varying.index)
-    for r in runs:
-        r["_variant"] = tuple(f"{k}={_plain(r['_settings'].get(k))}" for k in names)
+    for g, group in groups.items():
+        for r in group:
+            r["_variant"] = tuple(f"{k}={_plain(r['_settings'].get(k))}" for k in names if k in varies_in[g])
 
 
 def _plain(value: str | None) -> str:

@@ -62,6 +62,20 @@ def multi_maml_checks(v: dict) -> Iterator[tuple[str, str]]:
                              "choose it with method=multi_maml")
 
 
+def per_mode_inner_checks(v: dict) -> Iterator[tuple[str, str]]:
+    """Per-mode inner rates and steps read the true mode label: Multi-MAML of a supervised family
+    only, one value per mode."""
+    for key in ("inner_lr_per_mode", "inner_steps_per_mode"):
+        if (values := v[key]) is None:
+            continue
+        if v["model"].get("_target_") == "mumo.rl.module.RLMetaLearner":
+            yield key, "the meta-RL family adapts every mode with inner_lr and inner_steps: leave it null"
+        elif not v["per_mode_nets"]:
+            yield key, "reads the true mode label, so only Multi-MAML may use it (method=multi_maml)"
+        elif len(values) != v["modes"]:
+            yield key, f"needs one value per mode: {v['modes']} (got {len(values)}: {values})"
+
+
 # --- groups without a _target_ ------------------------------------------------------------------
 @dataclass
 class ModulationConfig:
@@ -137,6 +151,8 @@ class InnerSGDConfig:
     lr: float = knob(Above(0))
     first_order: bool = knob()
     grad_clamp: Optional[float] = knob(Above(0))
+    lr_per_mode: Optional[list[float]] = knob(NonEmpty(), Each(Above(0)), default=None)  # not in RL or older configs
+    steps_per_mode: Optional[list[int]] = knob(NonEmpty(), Each(AtLeast(0)), default=None)
 
 
 @dataclass
@@ -377,6 +393,9 @@ class TrainConfig:
     lr_schedule: str = knob(OneOf(*LR_SCHEDULES))
     first_order: bool = knob()
     per_mode_nets: int = knob(AtLeast(0))
+    # default: absent from the configs that checkpoints written before them store
+    inner_lr_per_mode: Optional[list[float]] = knob(NonEmpty(), Each(Above(0)), default=None)
+    inner_steps_per_mode: Optional[list[int]] = knob(NonEmpty(), Each(AtLeast(0)), default=None)
     engine: str = knob(OneOf(*ENGINES))
     weight_updates: str = knob(OneOf(*WEIGHT_UPDATES))
     graph_step: Any = knob(OneOf(True, False, "auto"))
@@ -396,6 +415,7 @@ class TrainConfig:
         nets, modes = v["per_mode_nets"], v["modes"]
         if nets not in (0, modes):
             yield "per_mode_nets", f"Multi-MAML needs one net per mode: 0 or modes={modes} (got {nets})"
+        yield from per_mode_inner_checks(v)
 
 
 @dataclass

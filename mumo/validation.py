@@ -22,7 +22,7 @@ from typing import Any
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from mumo.errors import ConfigError
+from mumo.errors import ConfigError, MumoError
 
 
 class Rule:
@@ -111,9 +111,10 @@ def _show(value: Any) -> str:
     return "null" if value is None else str(value)
 
 
-def knob(*rules: Rule) -> Any:
-    """A schema field with value rules. It has no default: the YAML files hold the defaults."""
-    return dataclasses.field(default=MISSING, metadata={"rules": rules})
+def knob(*rules: Rule, default: Any = MISSING) -> Any:
+    """A schema field with value rules. The YAML files hold the defaults; `default` only for a
+    key that some configs of a shared target leave out."""
+    return dataclasses.field(default=default, metadata={"rules": rules})
 
 
 def open_schema(cls: type) -> type:
@@ -188,6 +189,14 @@ class Validator:
         self.check(typed, schema, prefix)
 
 
+def _resolver_error(err: BaseException) -> MumoError | None:
+    """The one-line error that one of our resolvers raised, under OmegaConf's wrappers."""
+    seen: BaseException | None = err
+    while seen is not None and not isinstance(seen, MumoError):
+        seen = seen.__cause__ or seen.__context__
+    return seen
+
+
 def validate(cfg: DictConfig, schema: type, registry: Mapping[str, type]) -> None:
     """Raise a ConfigError naming the first key of `cfg` that breaks `schema` (types, rules, cross-checks)."""
     raw = OmegaConf.to_container(cfg, resolve=False)
@@ -195,5 +204,7 @@ def validate(cfg: DictConfig, schema: type, registry: Mapping[str, type]) -> Non
         typed = OmegaConf.merge(OmegaConf.structured(schema), cfg)
         values = OmegaConf.to_container(typed, resolve=True, throw_on_missing=True)
     except OmegaConfBaseException as err:
+        if (own := _resolver_error(err)) is not None:
+            raise own from None
         raise ConfigError(_origin(raw, str(err.full_key)), _first_line(err)) from None
     Validator(raw, registry).check(values, schema, "")

@@ -53,6 +53,23 @@ def test_batched_and_l2l_engines_agree(modulation, kwargs, first_order, weight_u
         torch.testing.assert_close(grads_b[name], grads_l[name], rtol=1e-9, atol=1e-12, msg=name)
 
 
+@pytest.mark.parametrize("weight_updates", WEIGHT_UPDATES)
+@pytest.mark.parametrize("grad_clamp", [None, 0.5, 200.0], ids=["no_clamp", "clamp_all", "clamp_one_task"])
+def test_per_mode_inner_rates_and_steps_agree_with_l2l(weight_updates, grad_clamp):
+    """Multi-MAML with its own alpha and steps per mode, dense or low-rank weights; the clamp cuts
+    every task's gradient (low-rank layers turn dense) or one task's (a per-task dense correction)."""
+    model = build("none", bias_transform=20, per_mode_nets=2)
+    loop = InnerSGD(steps=3, lr=0.01, grad_clamp=grad_clamp, lr_per_mode=[0.03, 0.005], steps_per_mode=[1, 3])
+    episode = episode64()
+    loss_b, grads_b = meta_loss_and_grads("batched", model, loop, episode, weight_updates)
+    loss_l, grads_l = meta_loss_and_grads("l2l", model, loop, episode)
+    torch.testing.assert_close(loss_b, loss_l, rtol=1e-12, atol=0)
+    for name in grads_b:
+        torch.testing.assert_close(grads_b[name], grads_l[name], rtol=1e-9, atol=1e-12, msg=name)
+    _, plain = meta_loss_and_grads("batched", model, InnerSGD(steps=3, lr=0.01, grad_clamp=grad_clamp), episode)
+    assert not torch.allclose(grads_b["nets.0.layers.0.weight"], plain["nets.0.layers.0.weight"])
+
+
 @pytest.mark.parametrize("modulation, kwargs", CASES[1::3], ids=["softmax", "multi"])
 def test_engines_predict_the_same_adapted_fits(modulation, kwargs):
     """Figures come from the run's engine: both give the same curves before and after adaptation."""

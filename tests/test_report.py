@@ -90,6 +90,19 @@ def test_runs_that_differ_in_any_setting_but_the_seed_get_rows_of_their_own(tmp_
     assert "mumomaml,film,inner_steps=10 modulation.layers=null,2," in lines[-1]
 
 
+def test_a_row_is_named_by_the_settings_that_vary_within_its_own_method(tmp_path: Path):
+    """A sweep over the number of steps with Multi-MAML's per-mode rates following it: the rates
+    label only Multi-MAML's rows."""
+    for i, steps in enumerate((5, 10)):
+        fake_run(tmp_path, f"maml{i}", "maml", 2, 0, 4.0, 1.0, f"inner_steps={steps}")
+        fake_run(tmp_path, f"multi{i}", "multi_maml", 2, 0, 4.0, 1.0, f"inner_steps={steps}",
+                 f"inner_lr_per_mode=[{0.4 if steps == 5 else 0.1},0.01]")
+    names = [row.split(" | ")[0] for row in rows_of(markdown(collect(tmp_path)[0], []))]
+    assert names == ["| MAML (inner_steps=5)", "| MAML (inner_steps=10)",
+                     "| Multi-MAML (GT) (inner_lr_per_mode=[0.1,0.01], inner_steps=10)",
+                     "| Multi-MAML (GT) (inner_lr_per_mode=[0.4,0.01], inner_steps=5)"]
+
+
 def test_same_settings_and_seed_are_duplicates_counted_once(tmp_path: Path):
     trained = fake_run(tmp_path, "sweep/0", "maml", 2, 0, 16.0, 1.0, "trainer.max_steps=10")
     fake_run(tmp_path, "evaluate/0", "maml", 2, 0, 16.0, 1.0, "trainer.max_steps=10", kind="evaluated")

@@ -100,6 +100,15 @@ def test_train_schema_rejects_wrong_types_and_out_of_range_values(tmp_path: Path
                                                 "(got film): choose it with method=multi_maml"),
     ("method=multi_maml per_mode_nets=3", "per_mode_nets: Multi-MAML needs one net per "
                                                       "mode: 0 or modes=2 (got 3)"),
+    ("method=maml inner_lr_per_mode=[0.1,0.2]", "inner_lr_per_mode: reads the true mode label, so only "
+                                                "Multi-MAML may use it (method=multi_maml)"),
+    ("method=multi_maml inner_steps_per_mode=[1]", "inner_steps_per_mode: needs one value per mode: 2 (got 1: [1])"),
+    ("method=multi_maml inner_lr_per_mode=[0.1,0]", "inner_lr_per_mode: every element must be > 0 (got element 0.0)"),
+    ("task=navigation method=multi_maml inner_lr_per_mode=[0.1,0.2]",
+     "inner_lr_per_mode: the meta-RL family adapts every mode with inner_lr and inner_steps: leave it null"),
+    ("task=classification method=multi_maml_per_dataset",
+     "method: multi_maml_per_dataset holds the authors' settings for the paper's datasets, not digits, emoji: "
+     "set data.mix=paper, or use method=multi_maml"),
 ])
 def test_other_group_options_and_cross_key_constraints(tmp_path: Path, override: str, message: str):
     with pytest.raises(ConfigError) as err:
@@ -206,6 +215,25 @@ def test_every_shipped_config_passes(tmp_path: Path):
             assert (cfg.data.ways, cfg.data.shots, cfg.data.queries, cfg.data.image_size, cfg.data.mix) == (
                 ways, shots, 15, 84, "paper")
             assert (cfg.data.meta_batch_size, cfg.trainer.max_steps) == (batch, steps)  # the authors' README
+            assert cfg.model.inner_loop.lr_per_mode is None and cfg.model.inner_loop.steps_per_mode is None
+
+
+def test_multi_maml_per_dataset_takes_the_authors_settings_of_each_dataset(tmp_path: Path):
+    """Omniglot alpha 0.4 and one step at 5-way (0.1 and five at 20-way), the other datasets 0.01
+    and five steps, four tasks of each per meta-batch; in the run's order of datasets."""
+    for modes, episodes in itertools.product([2, 3, 5], ["5w1s", "5w5s", "20w1s"]):
+        cfg = compose_train(tmp_path, "experiment=classification_paper", "data.real_root=/data", f"modes={modes}",
+                            "method=multi_maml_per_dataset", f"episodes={episodes}", fast=False)
+        check_train(cfg)
+        omniglot = (0.1, 5) if episodes == "20w1s" else (0.4, 1)
+        loop = cfg.model.inner_loop
+        assert (list(loop.lr_per_mode), list(loop.steps_per_mode)) == (
+            [omniglot[0]] + [0.01] * (modes - 1), [omniglot[1]] + [5] * (modes - 1))
+        assert (cfg.model.net.per_mode_nets, cfg.model.net.modulation, cfg.data.meta_batch_size) == (modes, "none",
+                                                                                                  4 * modes)
+    cfg = compose_train(tmp_path, "task=classification", "data.mix=paper", "data.real_root=/data",
+                        "data.datasets=[cub,omniglot]", "method=multi_maml_per_dataset", fast=False)
+    assert list(cfg.model.inner_loop.lr_per_mode) == [0.01, 0.4]
     for task, method in itertools.product(["navigation", "cheetah_speed", "cheetah_location"],
                                           ["maml", "multi_maml", "mumomaml_film"]):
         for experiment in ([], ["experiment=cheetah_paper_scale"] if task != "navigation" else []):

@@ -141,11 +141,11 @@ class BatchedEngine(Engine):
         create_graph = create_graph and not loop.first_order
         params = model.initial_params(episode, rank=self._rank(episode))
         yield params
-        for _ in range(loop.steps):
+        for k in range(loop.steps):
             tape: Tape = {}
             support = model.predict(episode.support_x, params, condition, tape)
             loss = self.loss.summed(support, episode.support_y)
-            params = loop.step(loss, params, tape, create_graph)
+            params = loop.step(loss, params, tape, create_graph, lr=loop.task_lr(episode.mode, k, support.dtype))
             yield params
 
     def query_loss(
@@ -175,21 +175,26 @@ class L2LEngine(Engine):
     name = "l2l"
 
     def _adapt_task(self, model: AdaptableModel, task: Episode, cond: Condition, first_order: bool) -> Iterator:
-        """Yields one task's learner after 0, 1, ..., S steps (the same object, updated in place)."""
+        """Yields one task's learner after 0, 1, ..., S steps (the same object, updated in place;
+        unchanged after its mode's number of steps)."""
         from learn2learn.algorithms import MAML
         from learn2learn.algorithms.maml import maml_update
 
-        loop = self.inner_sgd
-        learner = MAML(model.task_net(int(task.mode)), lr=loop.lr, first_order=first_order).clone()
+        loop, mode = self.inner_sgd, int(task.mode)
+        lr = loop.mode_lr(mode)
+        learner = MAML(model.task_net(mode), lr=lr, first_order=first_order).clone()
         yield learner
-        for _ in range(loop.steps):
+        for k in range(loop.steps):
+            if k >= loop.mode_steps(mode):
+                yield learner
+                continue
             support_loss = self.loss.summed(learner(task.support_x, condition=cond), task.support_y)
             if loop.grad_clamp is None:
                 learner.adapt(support_loss)
             else:
                 grads = torch.autograd.grad(support_loss, list(learner.parameters()), create_graph=not first_order)
                 grads = [g.clamp(-loop.grad_clamp, loop.grad_clamp) for g in grads]
-                learner.module = maml_update(learner.module, loop.lr, grads)
+                learner.module = maml_update(learner.module, lr, grads)
             yield learner
 
     def _per_task(self, model: AdaptableModel, episode: Episode, first_order: bool) -> Iterator[tuple]:
