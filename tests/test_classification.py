@@ -125,6 +125,8 @@ def test_per_mode_inner_rates_and_steps_agree_across_engines_and_stop_a_mode_aft
     plain = make_engine("batched", InnerSGD(steps=1, lr=0.8, grad_clamp=0.05), CrossEntropy())
     after_one = plain.query_loss(model, episode.select(slice(0, 2)), create_graph=False)
     torch.testing.assert_close(after_one[0], losses[1, :2], rtol=1e-12, atol=0)  # mode 0 took alpha 0.8
+    described = ClassificationMetaLearner(model, inner, mode_names=["digits", "emoji"]).describe()
+    assert (described["inner_lr_per_mode"], described["inner_steps_per_mode"]) == ([0.8, 0.3], [1, 2])
 
 
 @pytest.mark.parametrize("per_mode", [False, True])
