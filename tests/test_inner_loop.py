@@ -25,6 +25,16 @@ def meta_loss_and_grads(engine: str, model: RegressionMetaModel, loop: InnerSGD,
     return loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters()}
 
 
+def assert_engines_agree(model: RegressionMetaModel, loop: InnerSGD, episode: Episode, weight_updates: str) -> dict:
+    """The batched engine's meta-loss and meta-gradients equal learn2learn's; returns the gradients."""
+    loss_b, grads_b = meta_loss_and_grads("batched", model, loop, episode, weight_updates)
+    loss_l, grads_l = meta_loss_and_grads("l2l", model, loop, episode)
+    torch.testing.assert_close(loss_b, loss_l, rtol=1e-12, atol=0)
+    for name in grads_b:
+        torch.testing.assert_close(grads_b[name], grads_l[name], rtol=1e-9, atol=1e-12, msg=name)
+    return grads_b
+
+
 def as_dense(weight, num_tasks: int = 6) -> torch.Tensor:
     return weight.dense(num_tasks) if isinstance(weight, LowRankWeight) else weight
 
@@ -45,12 +55,7 @@ CASES = [("none", {"bias_transform": 20}), ("softmax", {}), ("sigmoid", {"modula
 def test_batched_and_l2l_engines_agree(modulation, kwargs, first_order, weight_updates):
     model = build(modulation, **kwargs)
     loop = InnerSGD(steps=3, lr=0.01, first_order=first_order, grad_clamp=None if modulation == "none" else 10.0)
-    episode = episode64()
-    loss_b, grads_b = meta_loss_and_grads("batched", model, loop, episode, weight_updates)
-    loss_l, grads_l = meta_loss_and_grads("l2l", model, loop, episode)
-    torch.testing.assert_close(loss_b, loss_l, rtol=1e-12, atol=0)
-    for name in grads_b:
-        torch.testing.assert_close(grads_b[name], grads_l[name], rtol=1e-9, atol=1e-12, msg=name)
+    assert_engines_agree(model, loop, episode64(), weight_updates)
 
 
 @pytest.mark.parametrize("weight_updates", WEIGHT_UPDATES)
@@ -61,13 +66,9 @@ def test_per_mode_inner_rates_and_steps_agree_with_l2l(weight_updates, grad_clam
     model = build("none", bias_transform=20, per_mode_nets=2)
     loop = InnerSGD(steps=3, lr=0.01, grad_clamp=grad_clamp, lr_per_mode=[0.03, 0.005], steps_per_mode=[1, 3])
     episode = episode64()
-    loss_b, grads_b = meta_loss_and_grads("batched", model, loop, episode, weight_updates)
-    loss_l, grads_l = meta_loss_and_grads("l2l", model, loop, episode)
-    torch.testing.assert_close(loss_b, loss_l, rtol=1e-12, atol=0)
-    for name in grads_b:
-        torch.testing.assert_close(grads_b[name], grads_l[name], rtol=1e-9, atol=1e-12, msg=name)
+    grads = assert_engines_agree(model, loop, episode, weight_updates)
     _, plain = meta_loss_and_grads("batched", model, InnerSGD(steps=3, lr=0.01, grad_clamp=grad_clamp), episode)
-    assert not torch.allclose(grads_b["nets.0.layers.0.weight"], plain["nets.0.layers.0.weight"])
+    assert not torch.allclose(grads["nets.0.layers.0.weight"], plain["nets.0.layers.0.weight"])
 
 
 @pytest.mark.parametrize("modulation, kwargs", CASES[1::3], ids=["softmax", "multi"])
