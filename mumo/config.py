@@ -38,7 +38,10 @@ def paper_multi_maml(setting: str, mix: str, datasets: ListConfig | None, modes:
     at 20-way); mini-ImageNet, FC100, CUB and Aircraft alpha 0.01 and five steps."""
     from mumo.classification.data import MIXES
 
-    names = list(datasets) if datasets is not None else MIXES.get(mix, {}).get(modes, [])
+    names = list(datasets) if datasets is not None else MIXES.get(mix, {}).get(modes)
+    if names is None:  # the data config's own check names this key too, after the top-level ones
+        raise ConfigError("modes", f"the {mix} mixes hold 2, 3 or 5 modes unless data.datasets names them "
+                                   f"(got {modes})")
     twenty_way = ways == 20
     authors = {"omniglot": {"lr": 0.1 if twenty_way else 0.4, "steps": 5 if twenty_way else 1}}
     others = {"lr": 0.01, "steps": 5}

@@ -234,6 +234,9 @@ def test_multi_maml_per_dataset_takes_the_authors_settings_of_each_dataset(tmp_p
     cfg = compose_train(tmp_path, "task=classification", "data.mix=paper", "data.real_root=/data",
                         "data.datasets=[cub,omniglot]", "method=multi_maml_per_dataset", fast=False)
     assert list(cfg.model.inner_loop.lr_per_mode) == [0.01, 0.4]
+    with pytest.raises(ConfigError, match="^modes: the paper mixes hold 2, 3 or 5 modes unless data.datasets"):
+        check_train(compose_train(tmp_path, "experiment=classification_paper", "data.real_root=/data", "modes=4",
+                                  "method=multi_maml_per_dataset", fast=False))
     for task, method in itertools.product(["navigation", "cheetah_speed", "cheetah_location"],
                                           ["maml", "multi_maml", "mumomaml_film"]):
         for experiment in ([], ["experiment=cheetah_paper_scale"] if task != "navigation" else []):
