@@ -36,16 +36,14 @@ def paper_multi_maml(setting: str, mix: str, datasets: ListConfig | None, modes:
     """Multi-MAML's per-dataset inner rate (`setting` 'lr') or steps ('steps') in the authors'
     README, one per mode of the run: Omniglot alpha 0.4 and one step at 5-way (0.1 and five steps
     at 20-way); mini-ImageNet, FC100, CUB and Aircraft alpha 0.01 and five steps."""
-    from mumo.classification.data import MIXES
+    from mumo.classification.data import mix_datasets
+    from mumo.classification.real import LOADERS
 
-    names = list(datasets) if datasets is not None else MIXES.get(mix, {}).get(modes)
-    if names is None:  # the data config's own check names this key too, after the top-level ones
-        raise ConfigError("modes", f"the {mix} mixes hold 2, 3 or 5 modes unless data.datasets names them "
-                                   f"(got {modes})")
+    names = mix_datasets(mix, modes, datasets)
     twenty_way = ways == 20
     authors = {"omniglot": {"lr": 0.1 if twenty_way else 0.4, "steps": 5 if twenty_way else 1}}
     others = {"lr": 0.01, "steps": 5}
-    if missing := [n for n in names if n not in MIXES["paper"][5]]:
+    if missing := [n for n in names if n not in LOADERS]:
         raise ConfigError("method", f"multi_maml_per_dataset holds the authors' settings for the paper's datasets, "
                           f"not {', '.join(missing)}: set data.mix=paper, or use method=multi_maml")
     return ListConfig([authors.get(n, others)[setting] for n in names])

@@ -27,6 +27,18 @@ MIXES = {"offline": {2: ["digits", "emoji"], 3: ["digits", "fashion", "emoji"], 
          "paper": {modes: list(LOADERS)[:modes] for modes in (2, 3, 5)}}
 
 
+def mix_datasets(mix: str, modes: int, datasets: list[str] | None = None) -> list[str]:
+    """A run's datasets in mode order: `datasets` if it names them, else the `modes`-mode mix of `mix`."""
+    if mix not in MIXES:
+        raise ConfigError("data.mix", f"must be one of {', '.join(MIXES)} (got {mix})")
+    if datasets is not None:
+        return list(datasets)
+    if modes not in MIXES[mix]:
+        raise ConfigError("modes", f"the {mix} mixes hold 2, 3 or 5 modes unless data.datasets names them "
+                                   f"(got {modes})")
+    return MIXES[mix][modes]
+
+
 class ClassificationDataModule(TaskDataModule):
     """N-way K-shot tasks over the datasets of `datasets` (default: the `modes`-mode mix).
 
@@ -47,12 +59,7 @@ class ClassificationDataModule(TaskDataModule):
                  shots: int = 1, queries: int = 1, meta_batch_size: int = 10, seed: int = 0,
                  val_tasks_per_mode: int = 50, test_tasks_per_mode: int = 200, val_seed: int = 1_000_003,
                  test_seed: int = 2_000_003, eval_batch_size: int = 20) -> None:
-        if mix not in MIXES:
-            raise ConfigError("data.mix", f"must be one of {', '.join(MIXES)} (got {mix})")
-        names = list(datasets) if datasets is not None else MIXES[mix].get(modes)
-        if names is None:
-            raise ConfigError("modes", f"the {mix} mixes hold 2, 3 or 5 modes unless data.datasets names "
-                              f"them (got {modes})")
+        names = mix_datasets(mix, modes, datasets)
         packs = {}
         offline = tuple(n for n in names if n not in LOADERS)
         if offline:

@@ -185,16 +185,14 @@ class L2LEngine(Engine):
         learner = MAML(model.task_net(mode), lr=lr, first_order=first_order).clone()
         yield learner
         for k in range(loop.steps):
-            if k >= loop.mode_steps(mode):
-                yield learner
-                continue
-            support_loss = self.loss.summed(learner(task.support_x, condition=cond), task.support_y)
-            if loop.grad_clamp is None:
-                learner.adapt(support_loss)
-            else:
-                grads = torch.autograd.grad(support_loss, list(learner.parameters()), create_graph=not first_order)
-                grads = [g.clamp(-loop.grad_clamp, loop.grad_clamp) for g in grads]
-                learner.module = maml_update(learner.module, lr, grads)
+            if k < loop.mode_steps(mode):
+                support_loss = self.loss.summed(learner(task.support_x, condition=cond), task.support_y)
+                if loop.grad_clamp is None:
+                    learner.adapt(support_loss)
+                else:
+                    grads = torch.autograd.grad(support_loss, list(learner.parameters()), create_graph=not first_order)
+                    grads = [g.clamp(-loop.grad_clamp, loop.grad_clamp) for g in grads]
+                    learner.module = maml_update(learner.module, lr, grads)
             yield learner
 
     def _per_task(self, model: AdaptableModel, episode: Episode, first_order: bool) -> Iterator[tuple]:

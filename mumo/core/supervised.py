@@ -77,10 +77,11 @@ class SupervisedMetaLearner(Learner):
 
     def describe(self) -> dict:
         loop = self.inner_loop
-        per_mode = {"inner_lr_per_mode": [loop.mode_lr(m) for m in range(len(self.mode_names))],
-                    "inner_steps_per_mode": [loop.mode_steps(m) for m in range(len(self.mode_names))]}
+        modes = range(len(self.mode_names))
+        per_mode = {"inner_lr_per_mode": [loop.mode_lr(m) for m in modes],
+                    "inner_steps_per_mode": [loop.mode_steps(m) for m in modes]} if loop.per_mode else {}
         return {"method": self.model.method, "modulation": self.model.modulation, "mode_names": self.mode_names,
-                "inner_steps": loop.steps, "inner_lr": loop.lr, **(per_mode if loop.per_mode else {}),
+                "inner_steps": loop.steps, "inner_lr": loop.lr, **per_mode,
                 "first_order": loop.first_order, "meta_lr": self.lr, "lr_schedule": self.lr_schedule,
                 "engine": self.engine.name, "metric": self.metric, "task": self.task}
 
