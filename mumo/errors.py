@@ -11,6 +11,7 @@ class ConfigError(MumoError, ValueError):
     def __init__(self, key: str, message: str) -> None:
         super().__init__(f"{key}: {message}")
         self.key = key
+        self.reason = message
 
 
 class NonFiniteLossError(MumoError, FloatingPointError):

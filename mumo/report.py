@@ -48,7 +48,6 @@ PAPER_CLASSIFICATION: dict[tuple[int, int, int], dict[str, float]] = {
     (5, 5, 5): {"maml": 54.41, "multi_maml": 55.92, "mumomaml": 60.83},
     (5, 20, 1): {"maml": 28.85, "multi_maml": 33.78, "mumomaml": 33.97},
 }
-PAPER_DATASETS = ["omniglot", "miniimagenet", "fc100", "cub", "aircraft"]
 ROW_NAMES = {
     ("maml", "none"): "MAML",
     ("multi_maml", "none"): "Multi-MAML (GT)",
@@ -77,6 +76,23 @@ def family(results: dict) -> str:
     return family_of(results)[0]
 
 
+def column_of(results: dict) -> tuple:
+    """A run's table column: its number of modes; for classification also its datasets and its
+    N-way K-shot episodes, the columns of the authors' README table."""
+    if family(results) != "classification":
+        return (results["modes"],)
+    data = results["config"]["data"]
+    return results["modes"], tuple(results["mode_names"]), data["ways"], data["shots"]
+
+
+def column_name(column: tuple) -> str:
+    """'2 modes', or '2 modes (digits + emoji), 5-way 1-shot'."""
+    if len(column) == 1:
+        return f"{column[0]} modes"
+    modes, names, ways, shots = column
+    return f"{modes} modes ({' + '.join(names)}), {ways}-way {shots}-shot"
+
+
 def stages(runs: list[dict]) -> list[str]:
     """The evaluation stages every run reports (regression: after modulation and adaptation; RL
     also before modulation)."""
@@ -88,7 +104,7 @@ T95 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.
 
 @dataclass
 class Cell:
-    """One table cell: a method at one number of modes, over seeds."""
+    """One table cell: a method in one column (number of modes, episodes), over seeds."""
 
     runs: list[dict] = field(default_factory=list)
 
@@ -127,7 +143,7 @@ def settings(config: dict) -> dict[str, str]:
 
 def mark_variants(runs: list[dict]) -> None:
     """Store under '_variant' each run's values of the settings that differ between runs of the
-    same method and number of modes, so that such runs never share a table cell. A run is named
+    same method and column (`column_of`), so that such runs never share a table cell. A run is named
     by the keys that vary within its own group (a Multi-MAML-only key never labels MAML's rows).
 
     Keys that always vary together (`inner_lr` and `model.inner_loop.lr`) are named once, by the
@@ -135,7 +151,7 @@ def mark_variants(runs: list[dict]) -> None:
     """
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in runs:
-        groups[r["method"], r["modulation"], r["modes"]].append(r)
+        groups[r["method"], r["modulation"], column_of(r)].append(r)
     varies_in = {g: {k for r in group for k in r["_settings"] if len({m["_settings"].get(k) for m in group}) > 1}
                  for g, group in groups.items()}
     varying = sorted(set().union(*varies_in.values()))
@@ -249,12 +265,12 @@ def _numeric(setting: str) -> tuple[str, float, str]:
 
 @dataclass
 class Table:
-    """Rows (paper order first), columns (the numbers of modes the runs have) and cells; the
+    """Rows (paper order first), columns (`column_of`: the numbers of modes the runs have) and cells; the
     paper's numbers for the cells whose runs have the paper's settings, and for the other cells
     of Table 1 methods, the settings in which they differ from the paper's."""
 
     rows: list[tuple[str, ...]]
-    columns: list[int]
+    columns: list[tuple]
     cells: dict[tuple, Cell]
     paper: dict[tuple, tuple[float, float]]
     differences: dict[tuple, list[str]]
@@ -263,18 +279,19 @@ class Table:
 def table(runs: list[dict]) -> Table:
     cells: dict[tuple, Cell] = defaultdict(Cell)
     for r in runs:
-        cells[row_key(r), r["modes"]].runs.append(r)
+        cells[row_key(r), column_of(r)].runs.append(r)
     paper, differences = {}, {}
-    for (key, modes), cell in cells.items():
+    for (key, column), cell in cells.items():
+        modes = column[0]
         numbers = PAPER_TABLE1.get(key[:2], {}).get(modes) if family(cell.runs[0]) == "regression" else None
         if numbers is None:
             continue
         differ = paper_differences(cell, paper_settings(*key[:2], modes))
         if differ:
-            differences[key, modes] = differ
+            differences[key, column] = differ
         else:
-            paper[key, modes] = numbers
-    return Table(paper_order({row_key(r) for r in runs}), sorted({r["modes"] for r in runs}), dict(cells), paper,
+            paper[key, column] = numbers
+    return Table(paper_order({row_key(r) for r in runs}), sorted({column_of(r) for r in runs}), dict(cells), paper,
                  differences)
 
 
@@ -304,8 +321,8 @@ def family_table(runs: list[dict]) -> list[str]:
     with_paper = [m for m in t.columns if any(k[1] == m for k in t.paper)]
     header = ["method"]
     for m in t.columns:
-        header += [f"{m} modes: {STAGES[s]}" for s in shown]
-        header += [f"paper ({m} modes)"] if m in with_paper else []
+        header += [f"{column_name(m)}: {STAGES[s]}" for s in shown]
+        header += [f"paper ({column_name(m)})"] if m in with_paper else []
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for key in t.rows:
         line = [row_name(key)]
@@ -337,14 +354,20 @@ def family_table(runs: list[dict]) -> list[str]:
 def classification_note(runs: list[dict]) -> list[str]:
     """The authors' README numbers for the (modes, N, K) of these runs, with whether they compare:
     only runs on the paper's datasets (in the paper's order) do."""
+    from mumo.classification.data import MIXES, mix_datasets
+
     settings = sorted({(r["modes"], r["config"]["data"]["ways"], r["config"]["data"]["shots"]) for r in runs})
     rows = [f"| {m} modes, {n}-way {k}-shot | " + " | ".join(f"{PAPER_CLASSIFICATION[m, n, k][x]:.2f}"
                                                          for x in ("maml", "multi_maml", "mumomaml")) + " |"
             for m, n, k in settings if (m, n, k) in PAPER_CLASSIFICATION]
     if not rows:
         return []
-    paper_data = all(r["config"]["data"].get("mix") == "paper" and r["config"]["data"].get("datasets") is None
-                     or r["config"]["data"].get("datasets") == PAPER_DATASETS[: r["modes"]] for r in runs)
+
+    def datasets(run: dict) -> list[str]:
+        data = run["config"]["data"]
+        return mix_datasets(data.get("mix", "offline"), run["modes"], data.get("datasets"))
+
+    paper_data = all(datasets(r) == MIXES["paper"].get(r["modes"]) for r in runs)
     comparable = ("These runs use the paper's datasets; the numbers compare (the paper's at 84 px, 15 queries "
                   "per class)." if paper_data else
                   "Not comparable with these runs: other images (the offline benchmark), 32 px, other query sizes.")
@@ -355,8 +378,8 @@ def classification_note(runs: list[dict]) -> list[str]:
 def write_csv(runs: list[dict], path: Path) -> None:
     with path.open("w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["method", "modulation", "settings", "modes", "metric", "mean", "ci95", "seeds", "paper",
-                         "family"])
+        writer.writerow(["method", "modulation", "settings", "modes", "column", "metric", "mean", "ci95", "seeds",
+                         "paper", "family"])
         for name, group in by_family(runs).items():
             t, metric = table(group), group[0].get("metric", "mse")
             for key in t.rows:
@@ -367,8 +390,8 @@ def write_csv(runs: list[dict], path: Path) -> None:
                         mean, ci, n = t.cells[key, m].stat(stage)
                         paper = t.paper.get((key, m))
                         index = ("post_modulation", "post_adaptation").index(stage) if paper else None
-                        writer.writerow([*key[:2], " ".join(key[2:]), m, f"{stage}_{metric}", mean, ci, n,
-                                         paper[index] if paper else "", name])
+                        writer.writerow([*key[:2], " ".join(key[2:]), m[0], column_name(m), f"{stage}_{metric}", mean,
+                                         ci, n, paper[index] if paper else "", name])
 
 
 def main(argv: list[str] | None = None) -> None:

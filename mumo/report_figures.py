@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import textwrap
 from collections import defaultdict
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from mumo.checkpoints import load_checkpoint, restore_run
 from mumo.errors import MumoError
 from mumo.plots import METRIC_LABELS, first_tasks_per_mode, metric_axis, plt, save
 from mumo.regression.plots import draw_task, fit_curves, input_grid
-from mumo.report import paper_order, row_key, row_name
+from mumo.report import column_name, column_of, paper_order, row_key, row_name
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ def _panel_axes(panels: dict[str, list[dict]]):
     """A figure with one titled axis per panel: (figure, [(axis, metric, runs by method), ...])."""
     fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2), squeeze=False)
     for ax, title in zip(axes[0], panels):
-        ax.set_title(title)
+        ax.set_title(textwrap.fill(title, 48))
     return fig, [(ax, runs[0].get("metric", "mse"), _by_method(runs)) for ax, runs in zip(axes[0], panels.values())]
 
 
@@ -103,16 +104,16 @@ FIGURE_OF_METRIC = {"mse": "adaptation_curves.png", "return": "adaptation_curves
 
 
 def curve_figures(families: dict[str, list[dict]], out: Path) -> list[Path]:
-    """Two figures per kind of task, a panel per task and number of modes: the test metric
-    against inner steps (adaptation_curves.png for regression, Figure 2's curves;
+    """Two figures per kind of task, a panel per task and table column (`column_of`): the test
+    metric against inner steps (adaptation_curves.png for regression, Figure 2's curves;
     adaptation_curves_rl.png for the RL environments, Figure 3a-c;
     adaptation_curves_classification.png) and the validation metric against meta-iterations
     (validation_curves*.png)."""
     by_figure: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
     for name, runs in sorted(families.items()):
-        for r in sorted(runs, key=lambda r: r["modes"]):
+        for r in sorted(runs, key=column_of):
             figure = FIGURE_OF_METRIC.get(r.get("metric", "mse"), f"adaptation_curves_{name}.png")
-            title = f"{r['modes']} modes" if name == "regression" else f"{name}, {r['modes']} modes"
+            title = column_name(column_of(r)) if name == "regression" else f"{name}, {column_name(column_of(r))}"
             by_figure[figure][title].append(r)
     written = []
     for figure, panels in by_figure.items():

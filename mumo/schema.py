@@ -13,12 +13,13 @@ from typing import Any, Optional
 
 from omegaconf import DictConfig
 
-from mumo.classification.data import MIXES as IMAGE_MIXES
+from mumo.classification.data import MIXES as IMAGE_MIXES, mix_datasets
 from mumo.classification.offline import MODES as IMAGE_MODES
 from mumo.classification.real import LOADERS as REAL_DATASETS
 from mumo.core.engines import ENGINES, WEIGHT_UPDATES
 from mumo.core.learner import LR_SCHEDULES
 from mumo.core.modulation import MODULATIONS
+from mumo.errors import ConfigError
 from mumo.regression.functions import FAMILY_NAMES
 from mumo.validation import Above, AtLeast, AtMost, Each, NonEmpty, OneOf, Rule, knob, open_schema, validate
 
@@ -184,9 +185,12 @@ class ClassificationDataConfig(TaskDataConfig):
 
     @staticmethod
     def cross_checks(v: dict) -> Iterator[tuple[str, str]]:
-        if v["datasets"] is None and v["modes"] not in (2, 3, 5):
-            mix = v.get("mix") or "offline"
-            yield "modes", f"the {mix} mixes hold 2, 3 or 5 modes unless data.datasets names them (got {v['modes']})"
+        mix = v.get("mix") or "offline"  # configs stored before data.mix existed
+        if v["datasets"] is None and mix in IMAGE_MIXES:
+            try:
+                mix_datasets(mix, v["modes"])
+            except ConfigError as error:  # the data module's own message
+                yield error.key, error.reason
         if v["datasets"] is not None and len(v["datasets"]) != v["modes"]:
             yield "datasets", f"names {len(v['datasets'])} datasets but modes={v['modes']}: set modes={len(v['datasets'])}"
         yield from balanced_meta_batch(v)

@@ -306,3 +306,7 @@ def test_the_paper_mix_reads_the_paper_datasets_in_the_papers_order(tmp_path: Pa
     assert any("These runs use the paper's datasets" in line for line in classification_note([run]))
     run["config"]["data"]["mix"] = "offline"
     assert any("Not comparable with these runs" in line for line in classification_note([run]))
+    run["config"]["data"]["datasets"] = ["omniglot", "miniimagenet"]  # named in the paper's order
+    assert any("These runs use the paper's datasets" in line for line in classification_note([run]))
+    run["config"]["data"]["datasets"] = ["miniimagenet", "omniglot"]
+    assert any("Not comparable with these runs" in line for line in classification_note([run]))

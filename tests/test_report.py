@@ -66,9 +66,9 @@ def test_paper_numbers_appear_only_beside_runs_with_the_papers_settings(tmp_path
     fake_run(tmp_path, "0", "maml", 2, 0, 16.0, 1.0)  # experiment=table1 as it is
     fake_run(tmp_path, "1", "mumomaml_film", 2, 0, 2.0, 0.4, "inner_lr=0.01")
     t = table(collect(tmp_path)[0])
-    assert t.columns == [2]  # no empty 3-mode columns
-    assert t.paper == {(("maml", "none"), 2): PAPER_TABLE1["maml", "none"][2]}
-    assert any(d.startswith("inner_lr (0.01; paper 0.001)") for d in t.differences[("mumomaml", "film"), 2])
+    assert t.columns == [(2,)]  # no empty 3-mode columns
+    assert t.paper == {(("maml", "none"), (2,)): PAPER_TABLE1["maml", "none"][2]}
+    assert any(d.startswith("inner_lr (0.01; paper 0.001)") for d in t.differences[("mumomaml", "film"), (2,)])
     maml, film = rows_of(markdown(collect(tmp_path)[0], []))
     assert maml.endswith("| 15.9255 / 1.0852 |") and film.endswith("| — |")
 
@@ -185,3 +185,33 @@ def test_table1_sweep_then_report(workdir: Path):
     for name in ["report.md", "report.csv", "adaptation_curves.png", "validation_curves.png", "figure2a_2modes.png", "figure2b_2modes.png",
                  "figure2a_3modes.png", "figure2b_3modes.png"]:
         assert (sweep / name).stat().st_size > 0, name
+
+
+def test_classification_columns_are_datasets_and_episodes_as_in_the_authors_table(tmp_path: Path):
+    """Runs with the same number of modes but other datasets or N-way K-shot episodes get columns of
+    their own, named by them, in the table and the figures; their rows are not split."""
+    for name, method, overrides, accuracy in [
+            ("a", "maml", [], 0.70), ("b", "mumomaml_film", [], 0.80),
+            ("c", "maml", ["data.datasets=[emoji,flags]", "episodes=20w1s"], 0.50),
+            ("d", "mumomaml_film", ["data.datasets=[emoji,flags]", "episodes=20w1s"], 0.55)]:
+        config = OmegaConf.to_container(compose_config("train", ["task=classification", f"method={method}",
+                                                                 "paths.output_dir=.", *overrides]), resolve=True)
+        job = tmp_path / name
+        job.mkdir()
+        (job / "results.json").write_text(json.dumps({
+            "method": method.split("_")[0], "modulation": "film" if "film" in method else "none", "modes": 2,
+            "mode_names": config["data"]["datasets"] or ["digits", "emoji"], "seed": 0, "steps": 10,
+            "task": "classification", "metric": "accuracy", "config": config,
+            "test": {"post_modulation_accuracy": 0.2, "post_adaptation_accuracy": accuracy, "post_modulation_ci95": 0.01,
+                     "post_adaptation_ci95": 0.02, "accuracy_by_step": [0.2, accuracy]}}))
+    runs, _ = collect(tmp_path)
+    text = markdown(runs, [])
+    assert "| 2 modes (digits + emoji), 5-way 1-shot: after adaptation |" in text
+    assert "| 2 modes (emoji + flags), 20-way 1-shot: after adaptation |" in text
+    maml, film = rows_of(text)
+    assert maml == "| MAML | 0.2000 ± 0.0100 | 0.7000 ± 0.0200 | 0.2000 ± 0.0100 | 0.5000 ± 0.0200 |"
+    assert film.startswith("| MuMoMAML FiLM | ") and film.endswith(" | 0.5500 ± 0.0200 |")
+    write_csv(runs, tmp_path / "report.csv")
+    assert "maml,none,,2,\"2 modes (emoji + flags), 20-way 1-shot\",post_adaptation_accuracy,0.5," in (
+        tmp_path / "report.csv").read_text()
+    assert report_main([str(tmp_path)]) is None and (tmp_path / "adaptation_curves_classification.png").exists()
