@@ -83,7 +83,7 @@ def test_report_puts_navigation_beside_regression(tmp_path: Path):
     for name in ("adaptation_curves.png", "adaptation_curves_rl.png", "validation_curves_rl.png", "figure2a_2modes.png"):
         assert (tmp_path / "sweep" / name).stat().st_size > 10_000, name
     csv_lines = (tmp_path / "sweep" / "report.csv").read_text().splitlines()
-    assert any(line.startswith("maml,none,,2,pre_modulation_return,") and line.endswith(",navigation")
+    assert any(line.startswith("maml,none,,2,2 modes,pre_modulation_return,") and line.endswith(",navigation")
                for line in csv_lines)
 
 
