@@ -265,9 +265,10 @@ def _numeric(setting: str) -> tuple[str, float, str]:
 
 @dataclass
 class Table:
-    """Rows (paper order first), columns (`column_of`: the numbers of modes the runs have) and cells; the
-    paper's numbers for the cells whose runs have the paper's settings, and for the other cells
-    of Table 1 methods, the settings in which they differ from the paper's."""
+    """Rows (paper order first), columns (`column_of`: the numbers of modes the runs have, for
+    classification with their datasets and episodes) and cells; the paper's numbers for the cells
+    whose runs have the paper's settings, and for the other cells of Table 1 methods, the settings
+    in which they differ from the paper's."""
 
     rows: list[tuple[str, ...]]
     columns: list[tuple]
