@@ -355,7 +355,7 @@ def family_table(runs: list[dict]) -> list[str]:
 def classification_note(runs: list[dict]) -> list[str]:
     """The authors' README numbers for the (modes, N, K) of these runs, with whether they compare:
     only runs on the paper's datasets (in the paper's order) do."""
-    from mumo.classification.data import MIXES, mix_datasets
+    from mumo.classification.data import MIXES
 
     settings = sorted({(r["modes"], r["config"]["data"]["ways"], r["config"]["data"]["shots"]) for r in runs})
     rows = [f"| {m} modes, {n}-way {k}-shot | " + " | ".join(f"{PAPER_CLASSIFICATION[m, n, k][x]:.2f}"
@@ -363,12 +363,7 @@ def classification_note(runs: list[dict]) -> list[str]:
             for m, n, k in settings if (m, n, k) in PAPER_CLASSIFICATION]
     if not rows:
         return []
-
-    def datasets(run: dict) -> list[str]:
-        data = run["config"]["data"]
-        return mix_datasets(data.get("mix", "offline"), run["modes"], data.get("datasets"))
-
-    paper_data = all(datasets(r) == MIXES["paper"].get(r["modes"]) for r in runs)
+    paper_data = all(r["mode_names"] == MIXES["paper"].get(r["modes"]) for r in runs)
     comparable = ("These runs use the paper's datasets; the numbers compare (the paper's at 84 px, 15 queries "
                   "per class)." if paper_data else
                   "Not comparable with these runs: other images (the offline benchmark), 32 px, other query sizes.")

@@ -113,7 +113,8 @@ def curve_figures(families: dict[str, list[dict]], out: Path) -> list[Path]:
     for name, runs in sorted(families.items()):
         for r in sorted(runs, key=column_of):
             figure = FIGURE_OF_METRIC.get(r.get("metric", "mse"), f"adaptation_curves_{name}.png")
-            title = column_name(column_of(r)) if name == "regression" else f"{name}, {column_name(column_of(r))}"
+            column = column_name(column_of(r))
+            title = column if name == "regression" else f"{name}, {column}"
             by_figure[figure][title].append(r)
     written = []
     for figure, panels in by_figure.items():

@@ -301,12 +301,14 @@ def test_the_paper_mix_reads_the_paper_datasets_in_the_papers_order(tmp_path: Pa
     assert next(iter(data.train_stream)).support_x.shape == (4, 3, 3, 24, 24)
     with pytest.raises(ConfigError, match="^data.mix: must be one of offline, paper"):
         ClassificationDataModule(mix="web")
-    run = {"modes": 2, "config": {"data": {"ways": 5, "shots": 5, "mix": "paper", "datasets": None}}}
+    run = {"modes": 2, "mode_names": data.mode_names, "config": {"data": {"ways": 5, "shots": 5}}}
     assert "| 2 modes, 5-way 5-shot | 77.79 | 73.07 | 78.73 |" in classification_note([run])
     assert any("These runs use the paper's datasets" in line for line in classification_note([run]))
-    run["config"]["data"]["mix"] = "offline"
+    run["mode_names"] = ["digits", "emoji"]  # the offline mix
     assert any("Not comparable with these runs" in line for line in classification_note([run]))
-    run["config"]["data"]["datasets"] = ["omniglot", "miniimagenet"]  # named in the paper's order
+    named = ClassificationDataModule(datasets=["omniglot", "miniimagenet"], modes=2, real_root=str(tmp_path / "real"),
+                                     image_size=24, ways=3, shots=1, queries=1, meta_batch_size=4)
+    run["mode_names"] = named.mode_names  # named in the paper's order with the default mix
     assert any("These runs use the paper's datasets" in line for line in classification_note([run]))
-    run["config"]["data"]["datasets"] = ["miniimagenet", "omniglot"]
+    run["mode_names"] = ["miniimagenet", "omniglot"]  # the paper's datasets, not in the paper's order
     assert any("Not comparable with these runs" in line for line in classification_note([run]))
