@@ -14,8 +14,10 @@ rounds, tasks/s, and the speed-up against l2l (or the slowest variant). The load
 default training path idle and beside a busy CPU-bound process, at the thread count the run uses
 (threads=auto) and at torch's all-cores default. The RL rows time a meta-RL iteration on 2-D
 navigation at the paper's settings, split into sampling and update. The classification rows
-time the batched engine against learn2learn, and the sampling of one meta-batch from the packed
-images (done in the training process, before each step) as a share of a meta-iteration.
+time the batched engine against learn2learn, with each one's FLOPs; a bound row gives the fastest
+the batched engine's arithmetic could run at the device's float32 matmul rate; a last row times
+the sampling of one meta-batch from the packed images (done in the training process, before each
+step) as a share of a meta-iteration.
 Written to bench.json.
 """
 
@@ -35,6 +37,7 @@ import hydra
 import lightning as L
 import torch
 from omegaconf import DictConfig
+from torch.utils.flop_counter import FlopCounterMode
 
 from mumo.checkpoints import load_checkpoint
 from mumo.cli import report_errors
@@ -114,7 +117,8 @@ def bench_meta_iterations(cfg: DictConfig, device: torch.device) -> list[dict]:
         for tasks in cfg.tasks:
             L.seed_everything(cfg.seed, verbose=False)
             names = [v for v in cfg.variants if v != "l2l" or tasks <= cfg.l2l_max_tasks]
-            runners = {v: MetaIteration([*_common(cfg, modulation, tasks), *VARIANTS[v]], device, v == "graph", state_dict)
+            runners = {v: MetaIteration([*_common(cfg, modulation, tasks), *VARIANTS[v]], device, v == "graph",
+                                        state_dict)
                        for v in names}
             iterations = {}
             for v, runner in runners.items():
@@ -325,9 +329,12 @@ def bench_vector_env(cfg: DictConfig) -> list[dict]:
 def bench_classification(cfg: DictConfig, device: torch.device) -> list[dict]:
     """Classification meta-iterations at `task=classification`'s settings (plus
     `classification_overrides`), the batched engine against learn2learn's clone/adapt, rounds
-    alternating so that machine noise hits both alike; medians. Then the sampling of one
-    meta-batch from the packed images, which the training loop waits for before each step."""
+    alternating so that machine noise hits both alike; medians. Each row counts its FLOPs, and a
+    bound row says how fast the batched engine's arithmetic could run at the device's matmul rate.
+    Then the sampling of one meta-batch from the packed images, which the training loop waits for
+    before each step."""
     rows = []
+    peak = matmul_flops_per_second(device, cfg.classification_rounds)
     for modulation in cfg.classification_modulations:
         L.seed_everything(cfg.seed, verbose=False)
         common = ["task=classification", f"modulation={modulation}", f"seed={cfg.seed}", "graph_step=false",
@@ -341,14 +348,52 @@ def bench_classification(cfg: DictConfig, device: torch.device) -> list[dict]:
                     times[variant].append(seconds)
         tasks = runners["batched"].datamodule.train_stream.tasks_per_mode * len(runners["batched"].module.mode_names)
         medians = {v: statistics.median(t) for v, t in times.items()}
-        for variant, seconds in medians.items():
-            rows.append({"what": "classification meta-iteration", "variant": variant, "modulation": modulation,
-                         "tasks": tasks, "median_ms": 1000 * seconds, "tasks_per_s": tasks / seconds,
-                         "iterations": cfg.classification_rounds, "speedup": medians["l2l"] / seconds,
-                         "speedup_vs": "l2l"})
+        flops = {v: count_flops(runner) for v, runner in runners.items()}
+        timed = {v: {"what": "classification meta-iteration", "variant": v, "modulation": modulation,
+                     "tasks": tasks, "median_ms": 1000 * seconds, "tasks_per_s": tasks / seconds,
+                     "iterations": cfg.classification_rounds, "speedup": medians["l2l"] / seconds,
+                     "speedup_vs": "l2l", "gflop": flops[v] / 1e9,
+                     "note": f"{flops[v] / 1e9:.1f} GFLOP at {flops[v] / seconds / 1e9:.1f} GFLOP/s"}
+                 for v, seconds in medians.items()}
+        rows += [*timed.values(), arithmetic_bound(flops["batched"], peak, timed["l2l"])]
     if rows:
-        rows.append(time_episode_sampling(runners["batched"].batches, cfg.classification_rounds, rows[-1]))
+        rows.append(time_episode_sampling(runners["batched"].batches, cfg.classification_rounds, timed["batched"]))
     return rows
+
+
+def count_flops(runner: MetaIteration) -> float:
+    """Floating-point operations of one meta-iteration of `runner` (torch's FLOP counter: matmuls
+    and convolutions, forward and every backward, the second-order ones included)."""
+    counter = FlopCounterMode(display=False)
+    with counter:
+        runner()
+    sync(runner.device)
+    return float(counter.get_total_flops())
+
+
+def matmul_flops_per_second(device: torch.device, rounds: int, size: int = 1024) -> float:
+    """The device's float32 matmul rate at the bench's threads: the median over `rounds` (at least
+    five) of a square `size` x `size` product, about the best rate any engine's arithmetic gets."""
+    a, b = (torch.randn(size, size, device=device) for _ in range(2))
+    times = []
+    for _ in range(max(rounds, 5) + 1):
+        sync(device)
+        started = time.perf_counter()
+        a @ b
+        sync(device)
+        times.append(time.perf_counter() - started)
+    return 2 * size**3 / statistics.median(times[1:])
+
+
+def arithmetic_bound(flops: float, peak: float, l2l: dict) -> dict:
+    """The fastest a meta-iteration of `flops` can run at the matmul rate `peak` (computed, not
+    timed), and so the largest speed-up over `l2l` (its timed row) that any engine doing the same
+    arithmetic can reach."""
+    seconds = flops / peak
+    return {"what": "classification arithmetic bound", "variant": "at matmul peak", "modulation": l2l["modulation"],
+            "tasks": l2l["tasks"], "median_ms": 1000 * seconds, "tasks_per_s": l2l["tasks"] / seconds,
+            "iterations": 0, "speedup": l2l["median_ms"] / 1000 / seconds, "speedup_vs": "l2l",
+            "note": f"{flops / 1e9:.1f} GFLOP (batched) at {peak / 1e9:.1f} GFLOP/s (1024x1024 float32 matmul)"}
 
 
 def time_episode_sampling(batches: Iterator, rounds: int, iteration: dict) -> dict:

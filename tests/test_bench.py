@@ -6,6 +6,8 @@ import os
 import re
 from pathlib import Path
 
+import pytest
+
 from helpers import FAST, run_cli
 
 from mumo.threads import choose_threads, family_threads
@@ -51,8 +53,17 @@ def test_bench_prints_and_writes_every_variant(workdir: Path):
                       if r["what"] == "classification meta-iteration"]
     assert classification == [("l2l", "none", "l2l"), ("batched", "none", "l2l"), ("l2l", "film", "l2l"),
                               ("batched", "film", "l2l")]
+    timed = {(r["variant"], r["modulation"]): r for r in rows if r["what"] == "classification meta-iteration"}
+    assert all(r["gflop"] > 0 for r in timed.values())
+    assert timed["l2l", "film"]["gflop"] > timed["l2l", "none"]["gflop"]  # the encoder's arithmetic
+    bounds = [r for r in rows if r["what"] == "classification arithmetic bound"]
+    assert [r["modulation"] for r in bounds] == ["none", "film"]
+    for bound in bounds:  # the batched engine's FLOPs at the matmul rate
+        l2l, batched = timed["l2l", bound["modulation"]], timed["batched", bound["modulation"]]
+        assert bound["speedup"] == pytest.approx(l2l["median_ms"] / bound["median_ms"])
+        assert f"{batched['gflop']:.1f} GFLOP (batched)" in bound["note"]
     sampling = [r for r in rows if r["what"] == "classification meta-batch sampling"]
-    assert len(sampling) == 1 and sampling[0]["tasks"] == rows[-2]["tasks"] == 2
+    assert len(sampling) == 1 and sampling[0]["tasks"] == timed["batched", "film"]["tasks"] == 2
     assert re.search(r"^classification meta-batch sampling .* of a batched film meta-iteration$", proc.stdout,
                      re.MULTILINE)
     assert all(r["median_ms"] > 0 and r["tasks_per_s"] > 0 for r in rows)
