@@ -54,6 +54,7 @@ VARIANTS = {
     "low_rank": ["engine=batched", "weight_updates=low_rank", "graph_step=false"],
     "graph": ["engine=batched", "weight_updates=auto", "graph_step=true"],
 }
+MATMUL_SIZE = 1024  # the square product whose rate bounds the classification engines
 
 
 def sync(device: torch.device) -> None:
@@ -371,9 +372,11 @@ def count_flops(runner: MetaIteration) -> float:
     return float(counter.get_total_flops())
 
 
-def matmul_flops_per_second(device: torch.device, rounds: int, size: int = 1024) -> float:
+def matmul_flops_per_second(device: torch.device, rounds: int) -> float:
     """The device's float32 matmul rate at the bench's threads: the median over `rounds` (at least
-    five) of a square `size` x `size` product, about the best rate any engine's arithmetic gets."""
+    five) of a square MATMUL_SIZE x MATMUL_SIZE product, about the best rate any engine's
+    arithmetic gets."""
+    size = MATMUL_SIZE
     a, b = (torch.randn(size, size, device=device) for _ in range(2))
     times = []
     for _ in range(max(rounds, 5) + 1):
@@ -393,7 +396,8 @@ def arithmetic_bound(flops: float, peak: float, l2l: dict) -> dict:
     return {"what": "classification arithmetic bound", "variant": "at matmul peak", "modulation": l2l["modulation"],
             "tasks": l2l["tasks"], "median_ms": 1000 * seconds, "tasks_per_s": l2l["tasks"] / seconds,
             "iterations": 0, "speedup": l2l["median_ms"] / 1000 / seconds, "speedup_vs": "l2l",
-            "note": f"{flops / 1e9:.1f} GFLOP (batched) at {peak / 1e9:.1f} GFLOP/s (1024x1024 float32 matmul)"}
+            "note": f"{flops / 1e9:.1f} GFLOP (batched) at {peak / 1e9:.1f} GFLOP/s "
+                    f"({MATMUL_SIZE}x{MATMUL_SIZE} float32 matmul)"}
 
 
 def time_episode_sampling(batches: Iterator, rounds: int, iteration: dict) -> dict:
