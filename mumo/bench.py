@@ -368,24 +368,27 @@ def count_flops(runner: MetaIteration) -> float:
     counter = FlopCounterMode(display=False)
     with counter:
         runner()
-    sync(runner.device)
     return float(counter.get_total_flops())
 
 
-def matmul_flops_per_second(device: torch.device, rounds: int) -> float:
-    """The device's float32 matmul rate at the bench's threads: the median over `rounds` (at least
-    five) of a square MATMUL_SIZE x MATMUL_SIZE product, about the best rate any engine's
-    arithmetic gets."""
-    size = MATMUL_SIZE
-    a, b = (torch.randn(size, size, device=device) for _ in range(2))
+def median_seconds(call: Callable[[], object], rounds: int, device: torch.device) -> float:
+    """Median seconds of `call` over max(`rounds`, 5) timed calls after one warm-up, each
+    synchronised with `device`: for cheap calls, where five cost nothing."""
     times = []
     for _ in range(max(rounds, 5) + 1):
         sync(device)
         started = time.perf_counter()
-        a @ b
+        call()
         sync(device)
         times.append(time.perf_counter() - started)
-    return 2 * size**3 / statistics.median(times[1:])
+    return statistics.median(times[1:])
+
+
+def matmul_flops_per_second(device: torch.device, rounds: int) -> float:
+    """The device's float32 matmul rate at the bench's threads: a square MATMUL_SIZE x MATMUL_SIZE
+    product's median time, about the best rate any engine's arithmetic gets."""
+    a, b = (torch.randn(MATMUL_SIZE, MATMUL_SIZE, device=device) for _ in range(2))
+    return 2 * MATMUL_SIZE**3 / median_seconds(lambda: a @ b, rounds, device)
 
 
 def arithmetic_bound(flops: float, peak: float, l2l: dict) -> dict:
@@ -403,17 +406,12 @@ def arithmetic_bound(flops: float, peak: float, l2l: dict) -> dict:
 def time_episode_sampling(batches: Iterator, rounds: int, iteration: dict) -> dict:
     """Median time to draw one meta-batch from `batches` (a training stream, as the training loop
     draws it) and its share of `iteration` (a batched meta-iteration row, which includes one draw).
-    Draws are cheap, so at least five are timed."""
-    times = []
-    for _ in range(max(rounds, 5) + 1):
-        started = time.perf_counter()
-        next(batches)
-        times.append(time.perf_counter() - started)
-    seconds = statistics.median(times[1:])
+    Draws happen on the CPU, before the batch moves to the device."""
+    seconds = median_seconds(lambda: next(batches), rounds, torch.device("cpu"))
     tasks = iteration["tasks"]
     return {"what": "classification meta-batch sampling", "variant": "in-process", "modulation": "-",
             "tasks": tasks, "median_ms": 1000 * seconds, "tasks_per_s": tasks / seconds,
-            "iterations": len(times) - 1, "speedup": float("nan"), "speedup_vs": "",
+            "iterations": max(rounds, 5), "speedup": float("nan"), "speedup_vs": "",
             "note": f"{1000 * seconds / iteration['median_ms']:.1%} of a batched {iteration['modulation']} "
                     "meta-iteration"}
 
