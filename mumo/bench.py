@@ -55,6 +55,7 @@ VARIANTS = {
     "graph": ["engine=batched", "weight_updates=auto", "graph_step=true"],
 }
 MATMUL_SIZE = 1024  # the square product whose rate bounds the classification engines
+MIN_CHEAP_CALLS = 5  # cheap calls (a matmul, a meta-batch draw) are timed at least this often
 
 
 def sync(device: torch.device) -> None:
@@ -371,11 +372,11 @@ def count_flops(runner: MetaIteration) -> float:
     return float(counter.get_total_flops())
 
 
-def median_seconds(call: Callable[[], object], rounds: int, device: torch.device) -> float:
-    """Median seconds of `call` over max(`rounds`, 5) timed calls after one warm-up, each
-    synchronised with `device`: for cheap calls, where five cost nothing."""
+def median_seconds(call: Callable[[], object], calls: int, device: torch.device) -> float:
+    """Median seconds of `call` over `calls` timed calls after one warm-up, each synchronised
+    with `device`."""
     times = []
-    for _ in range(max(rounds, 5) + 1):
+    for _ in range(calls + 1):
         sync(device)
         started = time.perf_counter()
         call()
@@ -386,9 +387,10 @@ def median_seconds(call: Callable[[], object], rounds: int, device: torch.device
 
 def matmul_flops_per_second(device: torch.device, rounds: int) -> float:
     """The device's float32 matmul rate at the bench's threads: a square MATMUL_SIZE x MATMUL_SIZE
-    product's median time, about the best rate any engine's arithmetic gets."""
+    product's median time over at least MIN_CHEAP_CALLS calls, about the best rate any engine's
+    arithmetic gets."""
     a, b = (torch.randn(MATMUL_SIZE, MATMUL_SIZE, device=device) for _ in range(2))
-    return 2 * MATMUL_SIZE**3 / median_seconds(lambda: a @ b, rounds, device)
+    return 2 * MATMUL_SIZE**3 / median_seconds(lambda: a @ b, max(rounds, MIN_CHEAP_CALLS), device)
 
 
 def arithmetic_bound(flops: float, peak: float, l2l: dict) -> dict:
@@ -407,11 +409,12 @@ def time_episode_sampling(batches: Iterator, rounds: int, iteration: dict) -> di
     """Median time to draw one meta-batch from `batches` (a training stream, as the training loop
     draws it) and its share of `iteration` (a batched meta-iteration row, which includes one draw).
     Draws happen on the CPU, before the batch moves to the device."""
-    seconds = median_seconds(lambda: next(batches), rounds, torch.device("cpu"))
+    calls = max(rounds, MIN_CHEAP_CALLS)
+    seconds = median_seconds(lambda: next(batches), calls, torch.device("cpu"))
     tasks = iteration["tasks"]
     return {"what": "classification meta-batch sampling", "variant": "in-process", "modulation": "-",
             "tasks": tasks, "median_ms": 1000 * seconds, "tasks_per_s": tasks / seconds,
-            "iterations": max(rounds, 5), "speedup": float("nan"), "speedup_vs": "",
+            "iterations": calls, "speedup": float("nan"), "speedup_vs": "",
             "note": f"{1000 * seconds / iteration['median_ms']:.1%} of a batched {iteration['modulation']} "
                     "meta-iteration"}
 
