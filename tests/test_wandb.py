@@ -13,7 +13,12 @@ from mumo.train import run
 
 
 def read_offline_run(run_file: Path) -> dict:
-    """Config, history rows and summary of an offline run."""
+    """Config, history rows and summary of an offline run of this process. `run.finish()` can
+    return before W&B's service has written the run's last records to `run_file`; tearing the
+    service down waits until it has (a later run in this process starts a new one)."""
+    import wandb
+
+    wandb.teardown()
     out = {"config": {}, "history": [], "summary": {}}
     for record in read_records(run_file):
         kind = record.WhichOneof("record_type")
