@@ -26,23 +26,26 @@ def paper_modulated_layers(modes: int, modulation: str) -> ListConfig | None:
     return ListConfig([0]) if modes == 2 and modulation != "none" else None
 
 
-def paper_classification_iterations(ways: int) -> int:
+def paper_classification_iterations(ways: int, per_dataset_batches: ListConfig | None = None) -> int:
     """Meta-iterations of the authors' classification README: 600,000 tasks at a meta-batch of 10
-    for 5-way runs, 400,000 at a meta-batch of 5 for 20-way runs."""
-    return 80_000 if ways == 20 else 60_000
+    for 5-way runs, 400,000 at a meta-batch of 5 for 20-way runs. Their per-dataset Multi-MAML
+    (`per_dataset_batches`, its meta-batch per mode, given): 80,000 at a meta-batch of 4, which
+    every dataset's network had but Omniglot's at 5-way (60,000 at 10)."""
+    return 80_000 if ways == 20 or per_dataset_batches is not None else 60_000
 
 
 def paper_multi_maml(setting: str, mix: str, datasets: ListConfig | None, modes: int, ways: int) -> ListConfig:
-    """Multi-MAML's per-dataset inner rate (`setting` 'lr') or steps ('steps') in the authors'
-    README, one per mode of the run: Omniglot alpha 0.4 and one step at 5-way (0.1 and five steps
-    at 20-way); mini-ImageNet, FC100, CUB and Aircraft alpha 0.01 and five steps."""
+    """Multi-MAML's per-dataset inner rate (`setting` 'lr'), steps ('steps') or tasks per
+    meta-batch ('tasks') in the authors' README, one per mode of the run: Omniglot alpha 0.4, one
+    step and 10 tasks at 5-way (0.1, five steps and 4 tasks at 20-way); mini-ImageNet, FC100, CUB
+    and Aircraft alpha 0.01, five steps and 4 tasks."""
     from mumo.classification.data import mix_datasets
     from mumo.classification.real import LOADERS
 
     names = mix_datasets(mix, modes, datasets)
     twenty_way = ways == 20
-    authors = {"omniglot": {"lr": 0.1 if twenty_way else 0.4, "steps": 5 if twenty_way else 1}}
-    others = {"lr": 0.01, "steps": 5}
+    authors = {"omniglot": {"lr": 0.1, "steps": 5, "tasks": 4} if twenty_way else {"lr": 0.4, "steps": 1, "tasks": 10}}
+    others = {"lr": 0.01, "steps": 5, "tasks": 4}
     if missing := [n for n in names if n not in LOADERS]:
         raise ConfigError("method", f"multi_maml_per_dataset holds the authors' settings for the paper's datasets, "
                           f"not {', '.join(missing)}: set data.mix=paper, or use method=multi_maml")
@@ -128,6 +131,7 @@ def config_subdir(ckpt_path: str | None, output_dir: str, stamp: str) -> str:
 
 RESOLVERS = {
     "mul": lambda a, b: a * b,
+    "total": lambda values: sum(values),
     "share": lambda total, modes: max(1, int(total / modes + 0.5)),  # tasks per mode: the balanced batch nearest total
     "div": lambda a, b: a // b,  # kept for classification checkpoints written before `share`
     "paper_modulated_layers": paper_modulated_layers,

@@ -136,9 +136,11 @@ def flatten(node: object, prefix: str = "") -> dict[str, str]:
 
 
 def settings(config: dict) -> dict[str, str]:
-    """A run's settings: its flattened resolved config without the bookkeeping keys."""
+    """A run's settings: its flattened resolved config without the bookkeeping keys and without
+    null values, so that a run stored before an optional key existed (off by default: null)
+    compares equal to one that stores it as null."""
     return {k: v for k, v in flatten(config).items()
-            if not any(k == b or k.startswith(b + ".") for b in BOOKKEEPING)}
+            if v != "null" and not any(k == b or k.startswith(b + ".") for b in BOOKKEEPING)}
 
 
 def mark_variants(runs: list[dict]) -> None:
@@ -165,8 +167,8 @@ def mark_variants(runs: list[dict]) -> None:
 
 
 def _plain(value: str | None) -> str:
-    """A JSON value as written on the command line: 5, 0.001, [0], null."""
-    return "—" if value is None else value.replace('"', "").replace(", ", ",")
+    """A JSON value as written on the command line: 5, 0.001, [0], null (None: null or absent)."""
+    return "null" if value is None else value.replace('"', "").replace(", ", ",")
 
 
 def row_key(results: dict) -> tuple[str, ...]:

@@ -182,6 +182,8 @@ class ClassificationDataConfig(TaskDataConfig):
     ways: int = knob(AtLeast(2))
     shots: int = knob(AtLeast(1))
     queries: int = knob(AtLeast(1))
+    # default: absent from the configs that checkpoints written before it store
+    train_tasks_per_mode: Optional[list[int]] = knob(NonEmpty(), Each(AtLeast(1)), default=None)
 
     @staticmethod
     def cross_checks(v: dict) -> Iterator[tuple[str, str]]:
@@ -193,7 +195,13 @@ class ClassificationDataConfig(TaskDataConfig):
                 yield error.key, error.reason
         if v["datasets"] is not None and len(v["datasets"]) != v["modes"]:
             yield "datasets", f"names {len(v['datasets'])} datasets but modes={v['modes']}: set modes={len(v['datasets'])}"
-        yield from balanced_meta_batch(v)
+        if (counts := v.get("train_tasks_per_mode")) is None:
+            yield from balanced_meta_batch(v)
+        elif len(counts) != v["modes"]:
+            yield "train_tasks_per_mode", f"needs one count per mode: {v['modes']} (got {len(counts)}: {counts})"
+        elif sum(counts) != v["meta_batch_size"]:
+            yield "train_tasks_per_mode", (f"sums to {sum(counts)}, but meta_batch_size={v['meta_batch_size']}: "
+                                           "the meta-batch is these tasks")
 
 
 @dataclass

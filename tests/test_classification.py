@@ -283,6 +283,15 @@ def test_the_paper_datasets_feed_the_same_episodes(tmp_path: Path):
     assert episode.support_x.shape == (4, 3, 3, 24, 24) and episode.mode.tolist() == [0, 0, 1, 1]
     with pytest.raises(ConfigError, match="^data.real_root: cub is read from a local copy"):
         ClassificationDataModule(datasets=["cub"], modes=1, ways=3)
+    # The authors' per-dataset meta-batches (Multi-MAML): unbalanced training batches, balanced evaluation.
+    data = ClassificationDataModule(datasets=["miniimagenet", "cub"], modes=2, real_root=str(tmp_path / "real"),
+                                    image_size=24, ways=3, meta_batch_size=5, train_tasks_per_mode=[1, 4],
+                                    test_tasks_per_mode=2)
+    assert next(iter(data.train_stream)).mode.tolist() == [0, 1, 1, 1, 1]
+    assert data.test_set().mode.tolist() == [0, 0, 1, 1]
+    with pytest.raises(ConfigError, match=r"^data.train_tasks_per_mode: needs one count per mode: 2 \(got 1\)"):
+        ClassificationDataModule(datasets=["miniimagenet", "cub"], modes=2, real_root=str(tmp_path / "real"),
+                                 image_size=24, ways=3, train_tasks_per_mode=[4])
 
 
 def test_the_paper_mix_reads_the_paper_datasets_in_the_papers_order(tmp_path: Path, monkeypatch):

@@ -90,6 +90,16 @@ def test_runs_that_differ_in_any_setting_but_the_seed_get_rows_of_their_own(tmp_
     assert "mumomaml,film,inner_steps=10 modulation.layers=null,2," in lines[-1]
 
 
+def test_a_run_stored_before_an_optional_key_existed_shares_the_cell_of_runs_that_store_it_null(tmp_path: Path):
+    fake_run(tmp_path, "0", "maml", 2, 0, 4.0, 1.0)
+    older = fake_run(tmp_path, "1", "maml", 2, 1, 6.0, 3.0)
+    results = json.loads((older / "results.json").read_text())
+    assert results["config"].pop("inner_lr_per_mode") is None  # the key did not exist yet
+    (older / "results.json").write_text(json.dumps(results))
+    assert [row.split(" | ")[0:2] for row in rows_of(markdown(collect(tmp_path)[0], []))] == [
+        ["| MAML", "5.0000 ± 12.7060"]]
+
+
 def test_a_row_is_named_by_the_settings_that_vary_within_its_own_method(tmp_path: Path):
     """A sweep over the number of steps with Multi-MAML's per-mode rates following it: the rates
     label only Multi-MAML's rows."""

@@ -106,6 +106,10 @@ def test_train_schema_rejects_wrong_types_and_out_of_range_values(tmp_path: Path
     ("method=multi_maml inner_lr_per_mode=[0.1,0]", "inner_lr_per_mode: every element must be > 0 (got element 0.0)"),
     ("task=navigation method=multi_maml inner_lr_per_mode=[0.1,0.2]",
      "inner_lr_per_mode: the meta-RL family adapts every mode with inner_lr and inner_steps: leave it null"),
+    ("task=classification data.train_tasks_per_mode=[6,4,2]",
+     "data.train_tasks_per_mode: needs one count per mode: 2 (got 3: [6, 4, 2])"),
+    ("task=classification data.train_tasks_per_mode=[6,3]",
+     "data.train_tasks_per_mode: sums to 9, but meta_batch_size=8: the meta-batch is these tasks"),
     ("task=classification method=multi_maml_per_dataset",
      "method: multi_maml_per_dataset holds the authors' settings for the paper's datasets, not digits, emoji: "
      "set data.mix=paper, or use method=multi_maml"),
@@ -219,21 +223,23 @@ def test_every_shipped_config_passes(tmp_path: Path):
 
 
 def test_multi_maml_per_dataset_takes_the_authors_settings_of_each_dataset(tmp_path: Path):
-    """Omniglot alpha 0.4 and one step at 5-way (0.1 and five at 20-way), the other datasets 0.01
-    and five steps, four tasks of each per meta-batch; in the run's order of datasets."""
+    """Omniglot alpha 0.4, one step and 10 tasks per meta-batch at 5-way (0.1, five steps, 4 tasks
+    at 20-way), the other datasets 0.01, five steps and 4 tasks, in the run's order of datasets;
+    80,000 iterations (the authors' for every network but Omniglot's 5-way one)."""
     for modes, episodes in itertools.product([2, 3, 5], ["5w1s", "5w5s", "20w1s"]):
         cfg = compose_train(tmp_path, "experiment=classification_paper", "data.real_root=/data", f"modes={modes}",
                             "method=multi_maml_per_dataset", f"episodes={episodes}", fast=False)
         check_train(cfg)
-        omniglot = (0.1, 5) if episodes == "20w1s" else (0.4, 1)
+        omniglot = (0.1, 5, 4) if episodes == "20w1s" else (0.4, 1, 10)
         loop = cfg.model.inner_loop
-        assert (list(loop.lr_per_mode), list(loop.steps_per_mode)) == (
-            [omniglot[0]] + [0.01] * (modes - 1), [omniglot[1]] + [5] * (modes - 1))
-        assert (cfg.model.net.per_mode_nets, cfg.model.net.modulation, cfg.data.meta_batch_size) == (modes, "none",
-                                                                                                  4 * modes)
+        assert (list(loop.lr_per_mode), list(loop.steps_per_mode), list(cfg.data.train_tasks_per_mode)) == (
+            [omniglot[0]] + [0.01] * (modes - 1), [omniglot[1]] + [5] * (modes - 1), [omniglot[2]] + [4] * (modes - 1))
+        assert (cfg.model.net.per_mode_nets, cfg.model.net.modulation) == (modes, "none")
+        assert (cfg.data.meta_batch_size, cfg.trainer.max_steps) == (omniglot[2] + 4 * (modes - 1), 80_000)
     cfg = compose_train(tmp_path, "task=classification", "data.mix=paper", "data.real_root=/data",
                         "data.datasets=[cub,omniglot]", "method=multi_maml_per_dataset", fast=False)
     assert list(cfg.model.inner_loop.lr_per_mode) == [0.01, 0.4]
+    assert (list(cfg.data.train_tasks_per_mode), cfg.data.meta_batch_size) == ([4, 10], 14)
     with pytest.raises(ConfigError, match="^modes: the paper mixes hold 2, 3 or 5 modes unless data.datasets"):
         check_train(compose_train(tmp_path, "experiment=classification_paper", "data.real_root=/data", "modes=4",
                                   "method=multi_maml_per_dataset", fast=False))

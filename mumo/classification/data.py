@@ -51,6 +51,9 @@ class ClassificationDataModule(TaskDataModule):
         image_size: the common side length (the offline packs are 32 px; the paper used 84).
         ways, shots, queries: N, K and Q (queries per class).
         meta_batch_size, seed, val/test sets: as every family's (`TaskDataModule`).
+        train_tasks_per_mode: the tasks of each mode in a training meta-batch, in mode order, in
+            place of the balanced meta_batch_size / modes each (their sum is the meta-batch size);
+            for the authors' per-dataset meta-batches of Multi-MAML (Omniglot 5-way: 10, else 4).
     """
 
     def __init__(self, root: str = "data/offline", modes: int = 2, mix: str = "offline",
@@ -58,7 +61,8 @@ class ClassificationDataModule(TaskDataModule):
                  real_root: str | None = None, image_size: int = SIZE, ways: int = 5,
                  shots: int = 1, queries: int = 1, meta_batch_size: int = 10, seed: int = 0,
                  val_tasks_per_mode: int = 50, test_tasks_per_mode: int = 200, val_seed: int = 1_000_003,
-                 test_seed: int = 2_000_003, eval_batch_size: int = 20) -> None:
+                 test_seed: int = 2_000_003, eval_batch_size: int = 20,
+                 train_tasks_per_mode: list[int] | None = None) -> None:
         names = mix_datasets(mix, modes, datasets)
         packs = {}
         offline = tuple(n for n in names if n not in LOADERS)
@@ -73,8 +77,11 @@ class ClassificationDataModule(TaskDataModule):
             packs[name] = LOADERS[name](Path(real_root), image_size)
         self.splits = {split: ImageTasks([ImageMode.from_pack(n, packs[n], split) for n in names], ways, shots, queries)
                        for split in ("train", "val", "test")}
+        if train_tasks_per_mode is not None and len(train_tasks_per_mode) != len(names):
+            raise ConfigError("data.train_tasks_per_mode", f"needs one count per mode: {len(names)} "
+                                                           f"(got {len(train_tasks_per_mode)})")
         super().__init__(self.splits["train"], len(names), meta_batch_size, seed, val_tasks_per_mode,
-                         test_tasks_per_mode, val_seed, test_seed, eval_batch_size)
+                         test_tasks_per_mode, val_seed, test_seed, eval_batch_size, train_tasks_per_mode)
 
     def val_set(self) -> Episode:
         return self.splits["val"].fixed_set(self.val_tasks_per_mode, self.val_seed)

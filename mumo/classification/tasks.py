@@ -90,9 +90,11 @@ class ImageTasks:
     def mode_names(self) -> list[str]:
         return [m.name for m in self.mode_list]
 
-    def sample(self, tasks_per_mode: int, generator: torch.Generator) -> Episode:
-        """`tasks_per_mode` tasks of every mode, in mode order, drawn from `generator`."""
-        return Episode.cat([self._sample_mode(m, tasks_per_mode, generator) for m in range(self.modes)])
+    def sample(self, tasks_per_mode: int | Sequence[int], generator: torch.Generator) -> Episode:
+        """`tasks_per_mode` tasks of every mode (or, given one count per mode, that mode's count),
+        in mode order, drawn from `generator`."""
+        counts = [tasks_per_mode] * self.modes if isinstance(tasks_per_mode, int) else list(tasks_per_mode)
+        return Episode.cat([self._sample_mode(m, tasks, generator) for m, tasks in enumerate(counts)])
 
     def fixed_set(self, tasks_per_mode: int, seed: int) -> Episode:
         """A task set that depends only on (`tasks_per_mode`, `seed`) and the task distribution."""

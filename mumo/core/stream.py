@@ -33,7 +33,7 @@ class TaskStream(IterableDataset):
     resumed run sees exactly the batches an uninterrupted run would have seen.
     """
 
-    def __init__(self, tasks: TaskSampler, tasks_per_mode: int, seed: int) -> None:
+    def __init__(self, tasks: TaskSampler, tasks_per_mode: int | list[int], seed: int) -> None:
         self.tasks, self.tasks_per_mode = tasks, tasks_per_mode
         self.generator = torch.Generator().manual_seed(seed)
         self._unconsumed: deque[Tensor] = deque()
@@ -63,15 +63,19 @@ def chunks(batch: Any, size: int) -> list:
 
 
 class TaskDataModule(L.LightningDataModule):
-    """A task family's data: endless balanced training meta-batches from a seeded generator, and
+    """A task family's data: endless balanced training meta-batches from a seeded generator (or,
+    where the family's sampler takes them, `train_tasks_per_mode` tasks of each mode), and
     validation and test sets fixed by their own seeds (identical across runs, methods and training
     seeds, so that numbers compare), evaluated `eval_batch_size` tasks at a time."""
 
     def __init__(self, tasks: TaskSampler, modes: int, meta_batch_size: int, seed: int, val_tasks_per_mode: int,
-                 test_tasks_per_mode: int, val_seed: int, test_seed: int, eval_batch_size: int) -> None:
+                 test_tasks_per_mode: int, val_seed: int, test_seed: int, eval_batch_size: int,
+                 train_tasks_per_mode: list[int] | None = None) -> None:
         super().__init__()
         self.tasks = tasks
-        self.train_stream = TaskStream(tasks, meta_batch_size // modes, seed)
+        # Per-mode counts (unbalanced training meta-batches) for a sampler that takes them.
+        per_mode = meta_batch_size // modes if train_tasks_per_mode is None else list(train_tasks_per_mode)
+        self.train_stream = TaskStream(tasks, per_mode, seed)
         self.val_tasks_per_mode, self.test_tasks_per_mode = val_tasks_per_mode, test_tasks_per_mode
         self.val_seed, self.test_seed = val_seed, test_seed
         self.eval_batch_size = eval_batch_size
