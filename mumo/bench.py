@@ -78,6 +78,7 @@ class MetaIteration:
                 raise MumoError(f"ckpt_path: its weights do not fit the model of {' '.join(overrides)}") from None
         self.module.to(device)
         self.batches = iter(self.datamodule.train_stream)
+        self.tasks = int(cfg.meta_batch_size)  # per meta-iteration
         self.optimizer = self.module.configure_optimizers()
         self.device = device
         self.graph = GraphedMetaStep(self.module, self.optimizer, use_graph=device.type == "cuda") if graph else None
@@ -348,7 +349,7 @@ def bench_classification(cfg: DictConfig, device: torch.device) -> list[dict]:
                 seconds = runner.time(1)
                 if round_:
                     times[variant].append(seconds)
-        tasks = runners["batched"].datamodule.train_stream.tasks_per_mode * len(runners["batched"].module.mode_names)
+        tasks = runners["batched"].tasks
         medians = {v: statistics.median(t) for v, t in times.items()}
         flops = {v: count_flops(runner) for v, runner in runners.items()}
         timed = {v: {"what": "classification meta-iteration", "variant": v, "modulation": modulation,
