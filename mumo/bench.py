@@ -436,6 +436,8 @@ def format_rows(rows: list[dict]) -> str:
 def main(cfg: DictConfig) -> None:
     check_bench(cfg)
     setup_threads(cfg.threads, "mumo.regression.data.RegressionDataModule", cfg.device)
+    out = Path(cfg.paths.output_dir)
+    out.mkdir(parents=True, exist_ok=True)  # before minutes of measuring, not after
     device = torch.device(cfg.device)
     rows = bench_meta_iterations(cfg, device)
     if cfg.load_tasks:
@@ -457,7 +459,7 @@ def main(cfg: DictConfig) -> None:
     print(f"{cfg.modes} modes, {cfg.inner_steps} inner steps, {'first' if cfg.first_order else 'second'} order; "
           f"{machine}")
     print(format_rows(rows))
-    write_json(Path(cfg.paths.output_dir) / "bench.json", {"machine": machine, "rows": rows})
+    write_json(out / "bench.json", {"machine": machine, "rows": rows})
 
 
 if __name__ == "__main__":

@@ -31,9 +31,10 @@ def classification_overrides(workdir: Path) -> str:
 
 
 def test_bench_prints_and_writes_every_variant(workdir: Path):
-    proc = run_cli("-m", "mumo.bench", *TINY, classification_overrides(workdir), "hydra.run.dir=bench", cwd=workdir)
+    proc = run_cli("-m", "mumo.bench", *TINY, classification_overrides(workdir), "hydra.run.dir=bench",
+                   "paths.output_dir=results/bench", cwd=workdir)  # a directory that does not exist yet
     assert proc.returncode == 0, proc.stderr[-2000:]
-    rows = json.loads((workdir / "bench" / "bench.json").read_text())["rows"]
+    rows = json.loads((workdir / "results" / "bench" / "bench.json").read_text())["rows"]
     timed = [(r["variant"], r["tasks"]) for r in rows if r["what"] == "meta-iteration"]
     assert timed == [("l2l", 4), ("dense", 4), ("low_rank", 4), ("graph", 4), ("dense", 8), ("low_rank", 8), ("graph", 8)]
     assert {r["speedup_vs"] for r in rows if r["what"] == "meta-iteration" and r["tasks"] == 4} == {"l2l"}
