@@ -31,7 +31,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import hydra
 import lightning as L
@@ -42,7 +41,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from mumo.checkpoints import load_checkpoint
 from mumo.cli import report_errors
 from mumo.config import compose_config, instantiate
-from mumo.errors import MumoError
+from mumo.errors import MumoError, output_directory
 from mumo.core.graph_step import GraphedMetaStep
 from mumo.results import write_json
 from mumo.schema import check_bench
@@ -436,8 +435,7 @@ def format_rows(rows: list[dict]) -> str:
 def main(cfg: DictConfig) -> None:
     check_bench(cfg)
     setup_threads(cfg.threads, "mumo.regression.data.RegressionDataModule", cfg.device)
-    out = Path(cfg.paths.output_dir)
-    out.mkdir(parents=True, exist_ok=True)  # before minutes of measuring, not after
+    out = output_directory(cfg.paths.output_dir, "paths.output_dir")  # before minutes of measuring, not after
     device = torch.device(cfg.device)
     rows = bench_meta_iterations(cfg, device)
     if cfg.load_tasks:

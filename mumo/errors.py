@@ -1,5 +1,9 @@
 """Errors that entry points report as one line instead of a traceback."""
 
+from __future__ import annotations
+
+from pathlib import Path
+
 
 class MumoError(Exception):
     """Base class: a problem the user can fix (bad config, bad file, diverged run)."""
@@ -24,3 +28,14 @@ class NonFiniteLossError(MumoError, FloatingPointError):
             "(the last checkpoint on disk was written before that step)"
         )
         self.step = step
+
+
+def output_directory(path: str | Path, key: str) -> Path:
+    """Create the directory `path` (set by the option `key`) with its parents if need be; one line
+    naming the option where it cannot be (a file in the way, no permission)."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(key, f"cannot create the output directory {path}: {err.strerror}") from None
+    return path

@@ -6,14 +6,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import hydra
 import lightning as L
 from omegaconf import DictConfig
 
 from mumo.checkpoints import find_checkpoint, load_checkpoint, restore_config, restore_run
 from mumo.cli import report_errors
+from mumo.errors import output_directory
 from mumo.outputs import write_outputs
 from mumo.provenance import code_version, provenance
 from mumo.results import build_results
@@ -43,8 +42,7 @@ def evaluate(cfg: DictConfig) -> dict:
     threads = setup_threads(cfg.threads, run_cfg.data._target_, cfg.accelerator)
     run_cfg.paths.output_dir = cfg.paths.output_dir  # results.json records where this evaluation wrote
     datamodule, module = restore_run(run_cfg, checkpoint)
-    out = Path(cfg.paths.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_directory(cfg.paths.output_dir, "paths.output_dir")
     trainer = L.Trainer(
         accelerator=cfg.accelerator, devices=1, logger=False, inference_mode=False, enable_model_summary=False
     )

@@ -25,7 +25,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mumo.errors import MumoError
+from mumo.errors import MumoError, output_directory
 
 # Workshop paper, Table 1: (after modulation, after adaptation) by number of modes.
 PAPER_TABLE1: dict[tuple[str, str], dict[int, tuple[float, float]]] = {
@@ -402,8 +402,7 @@ def main(argv: list[str] | None = None) -> None:
         runs, skipped = collect(args.sweep_dir)
         if not runs:
             raise MumoError(f"sweep_dir: no results.json under {args.sweep_dir}")
-        out = args.out or args.sweep_dir
-        out.mkdir(parents=True, exist_ok=True)
+        out = output_directory(args.out or args.sweep_dir, "--out")
         text = markdown(runs, skipped)
         (out / "report.md").write_text(text)
         write_csv(runs, out / "report.csv")

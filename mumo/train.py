@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from mumo.checkpoints import find_checkpoint, load_checkpoint
 from mumo.cli import report_errors
 from mumo.config import instantiate, portable_config
+from mumo.errors import output_directory
 from mumo.outputs import close_loggers, write_outputs
 from mumo.provenance import code_version, provenance
 from mumo.results import build_results
@@ -42,8 +43,7 @@ def run(cfg: DictConfig) -> dict:
     if cfg.get("ckpt_path"):  # a missing, truncated or foreign file fails here, in one line
         path = find_checkpoint(cfg.ckpt_path)
         resume = {"checkpoint": str(path.resolve()), "step": int(load_checkpoint(path)["global_step"])}
-    out = Path(cfg.paths.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_directory(cfg.paths.output_dir, "paths.output_dir")
     if resume:
         log.info("resuming from step %d of %s; writing into %s", resume["step"], resume["checkpoint"], out)
     L.seed_everything(cfg.seed, workers=True, verbose=False)

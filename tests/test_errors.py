@@ -71,3 +71,20 @@ def test_method_multi_maml_stores_the_modulation_it_runs_with(tmp_path: Path):
         assert cfg.modulation.name == "none" and OmegaConf.select(cfg, nets) == 2
         with pytest.raises(ConfigError, match="modulation.name: Multi-MAML is a baseline without modulation"):
             check_train(compose_train(tmp_path, f"task={task}", "method=multi_maml", "modulation=film"))
+
+
+def test_an_output_directory_that_cannot_be_made_is_one_line_naming_the_option(workdir: Path):
+    run(compose_train(workdir / "run"))
+    blocker = workdir / "a_file"
+    blocker.write_text("")
+    bad = blocker / "out"
+    output_dir = f"paths.output_dir={bad}"
+    for args, key in [(("mumo.train", *FAST, output_dir), "paths.output_dir"),
+                      (("mumo.evaluate", f"ckpt_path={workdir / 'run'}", output_dir), "paths.output_dir"),
+                      (("mumo.bench", "variants=[low_rank]", "tasks=[2]", output_dir), "paths.output_dir"),
+                      (("mumo.report", str(workdir / "run"), "--out", str(bad)), "--out")]:
+        proc = run_cli("-m", *args, cwd=workdir)
+        assert proc.returncode == 1, args
+        message = f"error: {key}: cannot create the output directory {bad}: Not a directory"
+        assert proc.stderr.strip().splitlines()[-1] == message
+        assert "Traceback" not in proc.stderr
