@@ -36,6 +36,8 @@ def output_directory(path: str | Path, key: str) -> Path:
     path = Path(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise ConfigError(key, f"{path} is a file, not a directory") from None
     except OSError as err:
-        raise ConfigError(key, f"cannot create the output directory {path}: {err.strerror}") from None
+        raise ConfigError(key, f"cannot create the directory {path}: {err.strerror}") from None
     return path

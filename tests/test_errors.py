@@ -77,14 +77,19 @@ def test_an_output_directory_that_cannot_be_made_is_one_line_naming_the_option(w
     run(compose_train(workdir / "run"))
     blocker = workdir / "a_file"
     blocker.write_text("")
-    bad = blocker / "out"
-    output_dir = f"paths.output_dir={bad}"
-    for args, key in [(("mumo.train", *FAST, output_dir), "paths.output_dir"),
-                      (("mumo.evaluate", f"ckpt_path={workdir / 'run'}", output_dir), "paths.output_dir"),
-                      (("mumo.bench", "variants=[low_rank]", "tasks=[2]", output_dir), "paths.output_dir"),
-                      (("mumo.report", str(workdir / "run"), "--out", str(bad)), "--out")]:
+    below = f"paths.output_dir={blocker / 'out'}"
+    not_made = f"paths.output_dir: cannot create the directory {blocker / 'out'}: Not a directory"
+    is_a_file = f"{blocker} is a file, not a directory"
+    for args, message in [
+        (("mumo.train", *FAST, below), not_made),
+        (("mumo.evaluate", f"ckpt_path={workdir / 'run'}", f"paths.output_dir={blocker}"),
+         f"paths.output_dir: {is_a_file}"),
+        (("mumo.bench", "variants=[low_rank]", "tasks=[2]", below), not_made),
+        (("mumo.report", str(workdir / "run"), "--out", str(blocker)), f"--out: {is_a_file}"),
+        (("mumo.train", "task=classification", f"data.root={blocker}"), f"data.root: {is_a_file}"),
+    ]:
         proc = run_cli("-m", *args, cwd=workdir)
         assert proc.returncode == 1, args
-        message = f"error: {key}: cannot create the output directory {bad}: Not a directory"
-        assert proc.stderr.strip().splitlines()[-1] == message
+        assert proc.stderr.strip().splitlines()[-1] == f"error: {message}"
         assert "Traceback" not in proc.stderr
+    assert blocker.read_text() == ""  # nothing written over it

