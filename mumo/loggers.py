@@ -55,9 +55,14 @@ class CSVLogger(LightningCSVLogger):
             writer.writerows(rows)
 
 
+NAMES = ("project", "entity", "group", "name", "job_type")  # WandbLogger's arguments that W&B requires as text
+
+
 class WandbLogger(LightningWandbLogger):
     """`lightning.pytorch.loggers.WandbLogger` that
 
+    - passes names and tags to W&B as text, also where Hydra read them as numbers (W&B rejects
+      `project=2024` with a validation traceback);
     - continues the W&B run found in `save_dir` (a run resumed in its own directory) unless an
       `id` is given;
     - does not pass W&B the deprecated `anonymous` setting (Lightning always does, and W&B warns);
@@ -70,6 +75,11 @@ class WandbLogger(LightningWandbLogger):
 
         if kwargs.get("id") is None and kwargs.get("save_dir"):
             kwargs["id"] = previous_wandb_run(Path(kwargs["save_dir"]))
+        for key in NAMES:  # a name the command line parsed as a number (logger.wandb.project=2024)
+            if kwargs.get(key) is not None:
+                kwargs[key] = str(kwargs[key])
+        if kwargs.get("tags") is not None:
+            kwargs["tags"] = [str(tag) for tag in kwargs["tags"]]
         kwargs.setdefault("settings", wandb.Settings(quiet=True))
         super().__init__(*args, **kwargs)
         self._wandb_init.pop("anonymous", None)

@@ -401,7 +401,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         runs, skipped = collect(args.sweep_dir)
         if not runs:
-            raise MumoError(f"sweep_dir: no results.json under {args.sweep_dir}")
+            raise MumoError(f"sweep_dir: no run to report under {args.sweep_dir}" + (
+                f" ({len(skipped)} skipped; {skipped[0][0]}: {skipped[0][1]})" if skipped else ""))
         out = output_directory(args.out or args.sweep_dir, "--out")
         text = markdown(runs, skipped)
         (out / "report.md").write_text(text)

@@ -163,10 +163,16 @@ def test_mse_axes_label_ticks_in_plain_numbers(values):
     assert labels and not any("times" in x or "^" in x or "e+" in x for x in labels), labels
 
 
-def test_report_cli_fails_cleanly_on_an_empty_directory(tmp_path: Path, capsys):
+def test_report_cli_fails_cleanly_on_an_empty_directory_and_says_why_runs_were_skipped(tmp_path: Path, capsys):
     with pytest.raises(SystemExit):
         report_main([str(tmp_path)])
-    assert capsys.readouterr().err.startswith("error: sweep_dir: no results.json")
+    assert capsys.readouterr().err == f"error: sweep_dir: no run to report under {tmp_path}\n"
+    (tmp_path / "job").mkdir()
+    (tmp_path / "job" / "results.json").write_text("{cut short")
+    with pytest.raises(SystemExit):
+        report_main([str(tmp_path)])
+    assert capsys.readouterr().err == (f"error: sweep_dir: no run to report under {tmp_path} (1 skipped; "
+                                       f"{tmp_path / 'job'}: unreadable results.json (JSONDecodeError))\n")
 
 
 def test_table1_sweep_then_report(workdir: Path):

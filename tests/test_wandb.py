@@ -8,7 +8,7 @@ from helpers import compose_train
 from wandb_records import read_records
 
 from mumo.config import run_name, swept_keys
-from mumo.loggers import previous_wandb_run
+from mumo.loggers import WandbLogger, previous_wandb_run
 from mumo.train import run
 
 
@@ -77,3 +77,9 @@ def test_a_resumed_run_continues_its_wandb_run(tmp_path: Path):
     for name in ("offline-run-20261201_101010-first1", "offline-run-20261201_111111-second2", "latest-run"):
         (tmp_path / "wandb" / name).mkdir(parents=True)
     assert previous_wandb_run(tmp_path) == "second2"
+
+
+def test_names_and_tags_the_command_line_read_as_numbers_reach_wandb_as_text(tmp_path: Path):
+    logger = WandbLogger(project=2024, name=7, group=1.5, tags=["modes=2", 3], save_dir=str(tmp_path), mode="offline")
+    init = logger._wandb_init
+    assert (init["project"], init["name"], init["group"], init["tags"]) == ("2024", "7", "1.5", ["modes=2", "3"])
