@@ -21,7 +21,8 @@ from mumo.core.learner import LR_SCHEDULES
 from mumo.core.modulation import MODULATIONS
 from mumo.errors import ConfigError
 from mumo.regression.functions import FAMILY_NAMES
-from mumo.validation import Above, AtLeast, AtMost, Each, NonEmpty, OneOf, Rule, knob, open_schema, validate
+from mumo.validation import (Above, AtLeast, AtMost, Distinct, Each, NonEmpty, OneOf, Rule, knob, open_schema,
+                             validate)
 
 ACCELERATORS = ("cpu", "gpu", "cuda", "auto")
 RL_TASKS = ("navigation", "cheetah_speed", "cheetah_location")  # conf/task/<name>.yaml
@@ -112,15 +113,13 @@ class RegressionDataConfig(TaskDataConfig):
     noise_std: float = knob(AtLeast(0))
     shots: int = knob(AtLeast(1))
     queries: int = knob(AtLeast(1))
-    families: Optional[list[str]] = knob(NonEmpty(), Each(OneOf(*FAMILY_NAMES)))
+    families: Optional[list[str]] = knob(NonEmpty(), Each(OneOf(*FAMILY_NAMES)), Distinct("family"))
 
     @staticmethod
     def cross_checks(v: dict) -> Iterator[tuple[str, str]]:
         families = v["families"]
         if families is None and v["modes"] > len(FAMILY_NAMES):
             yield "modes", f"there are {len(FAMILY_NAMES)} function families ({', '.join(FAMILY_NAMES)}) (got {v['modes']})"
-        if families is not None and len(set(families)) != len(families):
-            yield "families", f"must not repeat a family (got {families})"
         if families is not None and len(families) != v["modes"]:
             yield "families", f"names {len(families)} families but modes={v['modes']}: set modes={len(families)}"
         yield from balanced_meta_batch(v)
@@ -176,7 +175,7 @@ class ClassificationDataConfig(TaskDataConfig):
     root: str = knob()
     modes: int = knob(AtLeast(1))
     mix: str = knob(OneOf(*IMAGE_MIXES))
-    datasets: Optional[list[str]] = knob(NonEmpty(), Each(OneOf(*IMAGE_MODES, *REAL_DATASETS)))
+    datasets: Optional[list[str]] = knob(NonEmpty(), Each(OneOf(*IMAGE_MODES, *REAL_DATASETS)), Distinct("dataset"))
     real_root: Optional[str] = knob()
     image_size: int = knob(AtLeast(16))
     ways: int = knob(AtLeast(2))

@@ -99,6 +99,16 @@ class Each(Rule):
 
 
 @dataclasses.dataclass(frozen=True)
+class Distinct(Rule):
+    """No element of a list twice; `what` names an element in the message."""
+
+    what: str = "element"
+
+    def __call__(self, value: Any) -> str | None:
+        return None if len({str(v) for v in value}) == len(value) else f"must not repeat a {self.what} (got {value})"
+
+
+@dataclasses.dataclass(frozen=True)
 class NonEmpty(Rule):
     def __call__(self, value: Any) -> str | None:
         return None if len(value) else "must not be empty"

@@ -158,6 +158,8 @@ def test_half_cheetah_schema(tmp_path: Path, task: str, override: str, message: 
     ("classification", "data.datasets=[digits,imagenet]", "data.datasets: every element must be one of digits, "
      "fashion, animals, emoji, flags, omniglot, miniimagenet, fc100, cub, aircraft (got element imagenet)"),
     ("classification", "data.datasets=[digits,emoji,flags]", "data.datasets: names 3 datasets but modes=2: set modes=3"),
+    ("classification", "data.datasets=[digits,digits]",
+     "data.datasets: must not repeat a dataset (got ['digits', 'digits'])"),
     ("classification", "data.ways=1", "data.ways: must be >= 2 (got 1)"),
     ("classification", "data.mix=web", "data.mix: must be one of offline, paper (got web)"),
     ("classification", "model.net.modulated_layers=[4]", "model.net.modulated_layers: block 4 does not exist "
