@@ -45,7 +45,7 @@ from mumo.errors import MumoError, output_directory
 from mumo.core.graph_step import GraphedMetaStep
 from mumo.results import write_json
 from mumo.schema import check_bench
-from mumo.threads import setup_threads, usable_cpus
+from mumo.threads import check_device, setup_threads, usable_cpus
 
 VARIANTS = {
     "l2l": ["engine=l2l", "graph_step=false"],
@@ -434,6 +434,7 @@ def format_rows(rows: list[dict]) -> str:
 @report_errors
 def main(cfg: DictConfig) -> None:
     check_bench(cfg)
+    check_device(cfg.device, "device")
     setup_threads(cfg.threads, "mumo.regression.data.RegressionDataModule", cfg.device)
     out = output_directory(cfg.paths.output_dir, "paths.output_dir")  # before minutes of measuring, not after
     device = torch.device(cfg.device)

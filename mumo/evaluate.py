@@ -17,7 +17,7 @@ from mumo.outputs import write_outputs
 from mumo.provenance import code_version, provenance
 from mumo.results import build_results
 from mumo.schema import check_evaluate, check_train
-from mumo.threads import setup_threads
+from mumo.threads import check_device, setup_threads
 
 # evaluate.yaml key -> key of the stored training config it replaces
 OVERRIDES = {
@@ -32,6 +32,7 @@ OVERRIDES = {
 def evaluate(cfg: DictConfig) -> dict:
     """Rebuild the run stored in `cfg.ckpt_path`, test it, and write its results."""
     check_evaluate(cfg)
+    check_device(cfg.accelerator, "accelerator")
     code = code_version()  # before any work: the tree may change while the run goes on
     path = find_checkpoint(cfg.ckpt_path).resolve()
     checkpoint = load_checkpoint(path)

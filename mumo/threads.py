@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import torch
 
+from mumo.errors import ConfigError
+
 
 def usable_cpus(environ: Mapping[str, str] | None = None) -> int:
     """CPUs this process may run on: its affinity mask, and SLURM's allocation where it is smaller."""
@@ -75,3 +77,10 @@ def device_of(accelerator: str) -> str:
     if accelerator == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     return "cuda" if accelerator in ("gpu", "cuda") or accelerator.startswith("cuda:") else "cpu"
+
+
+def check_device(accelerator: str, key: str) -> None:
+    """One line naming `key` where it asks for a GPU that torch cannot see (before any work starts)."""
+    if accelerator != "auto" and device_of(accelerator) == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(key, f"{accelerator} needs a CUDA GPU, and torch {torch.__version__} sees none "
+                               "(use cpu or auto)")

@@ -22,7 +22,7 @@ from mumo.outputs import close_loggers, write_outputs
 from mumo.provenance import code_version, provenance
 from mumo.results import build_results
 from mumo.schema import check_train
-from mumo.threads import setup_threads
+from mumo.threads import check_device, setup_threads
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,7 @@ def run(cfg: DictConfig) -> dict:
     """Train (or resume) and test as configured; returns what was written to results.json."""
     check_train(cfg)
     code = code_version()  # before any work: the tree may change while the run goes on
+    check_device(cfg.trainer.accelerator, "trainer.accelerator")
     threads = setup_threads(cfg.threads, cfg.data._target_, cfg.trainer.accelerator)
     resume = None
     if cfg.get("ckpt_path"):  # a missing, truncated or foreign file fails here, in one line

@@ -9,7 +9,8 @@ import pytest
 import torch
 from helpers import FAST, compose_train, run_cli
 
-from mumo.threads import Threads, choose_threads, device_of, usable_cpus
+from mumo.errors import ConfigError
+from mumo.threads import Threads, check_device, choose_threads, device_of, usable_cpus
 from mumo.train import run
 
 AFFINITY = len(os.sched_getaffinity(0))
@@ -70,3 +71,18 @@ def test_the_command_line_honours_an_explicit_value_and_omp_num_threads(workdir:
         assert proc.returncode == 0, proc.stderr[-2000:]
         results = json.loads((workdir / name / "results.json").read_text())
         assert (results["threads"], results["threads_source"]) == expected
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without a GPU")
+def test_asking_for_a_gpu_that_torch_cannot_see_is_one_line_naming_the_key(workdir: Path):
+    for accelerator in ("gpu", "cuda", "cuda:0"):
+        with pytest.raises(ConfigError, match=f"^trainer.accelerator: {accelerator} needs a CUDA GPU, and torch"):
+            check_device(accelerator, "trainer.accelerator")
+    for accelerator in ("cpu", "auto"):
+        check_device(accelerator, "trainer.accelerator")
+    for args, key in [(("mumo.train", "trainer=gpu"), "trainer.accelerator"),
+                      (("mumo.bench", "device=cuda"), "device")]:
+        proc = run_cli("-m", *args, cwd=workdir)
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr
+        assert proc.stderr.strip().splitlines()[-1].startswith(f"error: {key}: ")
+    assert not [p for p in workdir.rglob("*") if p.is_file()]  # no run directory left behind
