@@ -38,7 +38,7 @@ import torch
 from omegaconf import DictConfig
 from torch.utils.flop_counter import FlopCounterMode
 
-from mumo.checkpoints import load_checkpoint
+from mumo.checkpoints import load_checkpoint, weights_mismatch
 from mumo.cli import report_errors
 from mumo.config import compose_config, instantiate
 from mumo.errors import MumoError, output_directory
@@ -71,10 +71,9 @@ class MetaIteration:
         self.datamodule = instantiate(cfg.data)
         self.module = instantiate(cfg.model, **self.datamodule.learner_inputs())
         if state_dict is not None:
-            try:
-                self.module.load_state_dict(state_dict)
-            except RuntimeError:
-                raise MumoError(f"ckpt_path: its weights do not fit the model of {' '.join(overrides)}") from None
+            if (problem := weights_mismatch(self.module, state_dict)) is not None:
+                raise MumoError(f"ckpt_path: its weights do not fit the model of {' '.join(overrides)} ({problem})")
+            self.module.load_state_dict(state_dict)
         self.module.to(device)
         self.batches = iter(self.datamodule.train_stream)
         self.tasks = int(cfg.meta_batch_size)  # per meta-iteration

@@ -57,3 +57,19 @@ def restore_run(run_cfg: DictConfig, checkpoint: dict) -> tuple[object, object]:
     module.load_state_dict(checkpoint["state_dict"])
     module.on_load_checkpoint(checkpoint)  # its training history (mumo.provenance.TrainingClock)
     return datamodule, module
+
+
+def weights_mismatch(module: torch.nn.Module, state_dict: dict) -> str | None:
+    """How `state_dict` differs from `module`'s own weights (names or shapes: another task, method
+    or network size), or None where it loads into it."""
+    own = module.state_dict()
+    missing, unexpected = sorted(own.keys() - state_dict.keys()), sorted(state_dict.keys() - own.keys())
+    reshaped = sorted(k for k in own.keys() & state_dict.keys() if own[k].shape != state_dict[k].shape)
+    if reshaped:
+        name = reshaped[0]
+        return f"{name} is {list(state_dict[name].shape)} there, {list(own[name].shape)} here"
+    if missing:
+        return f"{len(missing)} weights missing, e.g. {missing[0]}"
+    if unexpected:
+        return f"{len(unexpected)} weights this model does not have, e.g. {unexpected[0]}"
+    return None

@@ -51,7 +51,8 @@ def _sweep_job() -> str | None:
 def discard_unused_run_dir() -> None:
     """Remove a failed single run's directory if it holds only what Hydra wrote at start (its
     config and log), so that no empty run is left for `mumo.report` to list. A directory with
-    anything else in it (a resumed run's checkpoints, say) is kept."""
+    anything else in it (a resumed run's checkpoints, say) is kept; of a failed resume in the
+    run's own directory, only the config snapshot Hydra wrote for it (.hydra/resume-<time>/) goes."""
     hc = hydra_runtime()
     if hc is None or hc.mode == RunMode.MULTIRUN:
         return
@@ -61,6 +62,8 @@ def discard_unused_run_dir() -> None:
         shutil.rmtree(out)
         if not any(out.parent.iterdir()):  # outputs/<date>/ made for this run alone
             out.parent.rmdir()
+    elif hc.output_subdir and Path(hc.output_subdir).name.startswith("resume-"):
+        shutil.rmtree(out / hc.output_subdir, ignore_errors=True)
 
 
 def report_errors(fn: Callable[..., T]) -> Callable[..., T]:

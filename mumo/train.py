@@ -14,10 +14,10 @@ import hydra
 import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
-from mumo.checkpoints import find_checkpoint, load_checkpoint
+from mumo.checkpoints import find_checkpoint, load_checkpoint, weights_mismatch
 from mumo.cli import report_errors
 from mumo.config import instantiate, portable_config
-from mumo.errors import output_directory
+from mumo.errors import MumoError, output_directory
 from mumo.outputs import close_loggers, write_outputs
 from mumo.provenance import code_version, provenance
 from mumo.results import build_results
@@ -40,16 +40,20 @@ def run(cfg: DictConfig) -> dict:
     code = code_version()  # before any work: the tree may change while the run goes on
     check_device(cfg.trainer.accelerator, "trainer.accelerator")
     threads = setup_threads(cfg.threads, cfg.data._target_, cfg.trainer.accelerator)
-    resume = None
+    resume, checkpoint = None, None
     if cfg.get("ckpt_path"):  # a missing, truncated or foreign file fails here, in one line
         path = find_checkpoint(cfg.ckpt_path)
-        resume = {"checkpoint": str(path.resolve()), "step": int(load_checkpoint(path)["global_step"])}
+        checkpoint = load_checkpoint(path)
+        resume = {"checkpoint": str(path.resolve()), "step": int(checkpoint["global_step"])}
     out = output_directory(cfg.paths.output_dir, "paths.output_dir")
     if resume:
         log.info("resuming from step %d of %s; writing into %s", resume["step"], resume["checkpoint"], out)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = instantiate(cfg.data)
     module = instantiate(cfg.model, **datamodule.learner_inputs())
+    if checkpoint is not None and (problem := weights_mismatch(module, checkpoint["state_dict"])) is not None:
+        raise MumoError(f"ckpt_path: its weights do not fit the model of this run ({problem}): resume with the "
+                        "settings it was trained with")
     module.save_hyperparameters({"config": portable_config(cfg)}, logger=False)
     trainer = build_trainer(cfg)
     for logger in trainer.loggers:

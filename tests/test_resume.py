@@ -90,3 +90,19 @@ def test_resuming_a_finished_run_keeps_its_earlier_results(workdir: Path):
     assert json.loads((workdir / "run" / "results.json").read_text())["steps"] == 8
     assert [p.name for p in (workdir / "run" / "checkpoints").iterdir()] == ["last.ckpt"]
     assert torch.load(workdir / "run" / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 8
+
+
+def test_resuming_with_another_model_is_one_line_and_leaves_the_run_as_it_was(workdir: Path):
+    short = [arg for arg in TRAIN if not arg.startswith("trainer.max_steps")]
+    subprocess.run([*short, "trainer.max_steps=4", "hydra.run.dir=run"], cwd=workdir, check=True, capture_output=True)
+
+    def files() -> dict[str, bytes]:  # the job log aside, which Hydra appends to
+        return {str(p.relative_to(workdir)): p.read_bytes() for p in (workdir / "run").rglob("*")
+                if p.is_file() and p.suffix != ".log"}
+
+    before = files()
+    proc = subprocess.run([*short, "modulation=none", "ckpt_path=run"], cwd=workdir, capture_output=True, text=True)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith(
+        "error: ckpt_path: its weights do not fit the model of this run (")
+    assert files() == before
