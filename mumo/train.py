@@ -51,9 +51,12 @@ def run(cfg: DictConfig) -> dict:
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = instantiate(cfg.data)
     module = instantiate(cfg.model, **datamodule.learner_inputs())
-    if checkpoint is not None and (problem := weights_mismatch(module, checkpoint["state_dict"])) is not None:
-        raise MumoError(f"ckpt_path: its weights do not fit the model of this run ({problem}): resume with the "
-                        "settings it was trained with")
+    if checkpoint is not None:
+        problem = weights_mismatch(module, checkpoint["state_dict"])
+        checkpoint = None  # Lightning reads the file itself when it fits: no second copy held meanwhile
+        if problem is not None:
+            raise MumoError(f"ckpt_path: its weights do not fit the model of this run ({problem}): resume with the "
+                            "settings it was trained with")
     module.save_hyperparameters({"config": portable_config(cfg)}, logger=False)
     trainer = build_trainer(cfg)
     for logger in trainer.loggers:
