@@ -51,8 +51,9 @@ def _sweep_job() -> str | None:
 def discard_unused_run_dir() -> None:
     """Remove a failed single run's directory if it holds only what Hydra wrote at start (its
     config and log), so that no empty run is left for `mumo.report` to list. A directory with
-    anything else in it (a resumed run's checkpoints, say) is kept; of a failed resume in the
-    run's own directory, only the config snapshot Hydra wrote for it (.hydra/resume-<time>/) goes."""
+    anything else in it (a resumed run's checkpoints, say) is kept. A resume in the run's own
+    directory that failed before writing anything loses the config snapshot Hydra wrote for it
+    (.hydra/resume-<time>/); one that wrote checkpoints or metrics keeps it, as their record."""
     hc = hydra_runtime()
     if hc is None or hc.mode == RunMode.MULTIRUN:
         return
@@ -63,7 +64,16 @@ def discard_unused_run_dir() -> None:
         if not any(out.parent.iterdir()):  # outputs/<date>/ made for this run alone
             out.parent.rmdir()
     elif hc.output_subdir and Path(hc.output_subdir).name.startswith("resume-"):
-        shutil.rmtree(out / hc.output_subdir, ignore_errors=True)
+        snapshot = out / hc.output_subdir
+        if (snapshot / "config.yaml").is_file() and not _written_since(out, snapshot / "config.yaml", hydra_own):
+            shutil.rmtree(snapshot)
+
+
+def _written_since(run: Path, mark: Path, hydra_own: set[str]) -> bool:
+    """Whether any file of `run` but Hydra's own (its config snapshots, its job log) is newer than `mark`."""
+    since = mark.stat().st_mtime_ns
+    return any(p.stat().st_mtime_ns > since for p in run.rglob("*")
+               if p.is_file() and p.relative_to(run).parts[0] not in hydra_own)
 
 
 def report_errors(fn: Callable[..., T]) -> Callable[..., T]:

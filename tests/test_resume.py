@@ -106,3 +106,28 @@ def test_resuming_with_another_model_is_one_line_and_leaves_the_run_as_it_was(wo
     assert proc.stderr.strip().splitlines()[-1].startswith(
         "error: ckpt_path: its weights do not fit the model of this run (")
     assert files() == before
+
+
+@pytest.mark.parametrize("wrote_after_start", [False, True], ids=["failed-at-start", "failed-after-a-checkpoint"])
+def test_a_failed_resume_keeps_its_config_snapshot_only_if_it_wrote_something(tmp_path: Path, monkeypatch,
+                                                                              wrote_after_start: bool):
+    from types import SimpleNamespace
+
+    from hydra.types import RunMode
+
+    import mumo.cli
+
+    run = tmp_path / "run"
+    checkpoint = run / "checkpoints" / "last.ckpt"
+    snapshot = run / ".hydra" / "resume-2026-12-03_10-00-00"
+    for path in (run / ".hydra" / "config.yaml", checkpoint, snapshot / "config.yaml", run / "train.log"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("")
+    start = (snapshot / "config.yaml").stat().st_mtime_ns
+    os.utime(checkpoint, ns=(start, start + 10**9 if wrote_after_start else start - 10**9))
+    hc = SimpleNamespace(mode=RunMode.RUN, runtime=SimpleNamespace(output_dir=str(run)),
+                         output_subdir=".hydra/resume-2026-12-03_10-00-00", job=SimpleNamespace(name="train"))
+    monkeypatch.setattr(mumo.cli, "hydra_runtime", lambda: hc)
+    mumo.cli.discard_unused_run_dir()
+    assert snapshot.is_dir() == wrote_after_start
+    assert checkpoint.is_file() and (run / ".hydra" / "config.yaml").is_file()
