@@ -55,7 +55,8 @@ class CSVLogger(LightningCSVLogger):
             writer.writerows(rows)
 
 
-NAMES = ("project", "entity", "group", "name", "job_type")  # WandbLogger's arguments that W&B requires as text
+# WandbLogger's arguments that W&B accepts only as text
+WANDB_TEXT_ARGUMENTS = ("project", "entity", "group", "name", "job_type")
 
 
 class WandbLogger(LightningWandbLogger):
@@ -75,7 +76,7 @@ class WandbLogger(LightningWandbLogger):
 
         if kwargs.get("id") is None and kwargs.get("save_dir"):
             kwargs["id"] = previous_wandb_run(Path(kwargs["save_dir"]))
-        for key in NAMES:  # a name the command line parsed as a number (logger.wandb.project=2024)
+        for key in WANDB_TEXT_ARGUMENTS:  # a name the command line parsed as a number (logger.wandb.project=2024)
             if kwargs.get(key) is not None:
                 kwargs[key] = str(kwargs[key])
         if kwargs.get("tags") is not None:
