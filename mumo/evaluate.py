@@ -40,10 +40,10 @@ def evaluate(cfg: DictConfig) -> dict:
     overrides["threads"] = cfg.threads  # this process's setting, not the training run's
     run_cfg = restore_config(checkpoint, overrides)
     check_train(run_cfg)
+    out = output_directory(cfg.paths.output_dir, "paths.output_dir")  # before building data and model
     threads = setup_threads(cfg.threads, run_cfg.data._target_, cfg.accelerator)
     run_cfg.paths.output_dir = cfg.paths.output_dir  # results.json records where this evaluation wrote
     datamodule, module = restore_run(run_cfg, checkpoint)
-    out = output_directory(cfg.paths.output_dir, "paths.output_dir")
     trainer = L.Trainer(
         accelerator=cfg.accelerator, devices=1, logger=False, inference_mode=False, enable_model_summary=False
     )
