@@ -14,8 +14,9 @@ rounds, tasks/s, and the speed-up against l2l (or the slowest variant). The load
 default training path idle and beside a busy CPU-bound process, at the thread count the run uses
 (threads=auto) and at torch's all-cores default. The RL rows time a meta-RL iteration on 2-D
 navigation at the paper's settings, split into sampling and update. The classification rows
-time the batched engine against learn2learn, with each one's FLOPs; a bound row gives the fastest
-the batched engine's arithmetic could run at the device's float32 matmul rate; a last row times
+time the batched engine against learn2learn, with each one's FLOPs, in float32 and, with
+classification_precisions, bf16-mixed; a bound row gives the fastest the batched engine's
+arithmetic could run at the device's float32 matmul rate; a last row times
 the sampling of one meta-batch from the packed images (done in the training process, before each
 step) as a share of a meta-iteration.
 Written to bench.json.
@@ -77,6 +78,7 @@ class MetaIteration:
         self.module.to(device)
         self.batches = iter(self.datamodule.train_stream)
         self.tasks = int(cfg.meta_batch_size)  # per meta-iteration
+        self.precision = cfg.trainer.get("precision")
         self.optimizer = self.module.configure_optimizers()
         self.device = device
         self.graph = GraphedMetaStep(self.module, self.optimizer, use_graph=device.type == "cuda") if graph else None
@@ -89,7 +91,9 @@ class MetaIteration:
             self.graph(batch, self.step)
         else:
             self.optimizer.zero_grad(set_to_none=True)
-            self.module.meta_loss(batch).backward()
+            with autocast(self.precision, self.device):
+                loss = self.module.meta_loss(batch)
+            loss.backward()
             self.module.clip_gradients_by_group(self.optimizer)
         self.optimizer.step()
         self.step += 1
@@ -102,6 +106,13 @@ class MetaIteration:
             self()
         sync(self.device)
         return (time.perf_counter() - started) / iterations
+
+
+def autocast(precision: str | None, device: torch.device) -> contextlib.AbstractContextManager:
+    """The autocast context that Lightning's `precision` setting enters around a training step."""
+    if precision == "bf16-mixed":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 def _common(cfg: DictConfig, modulation: str, tasks: int, paper_layers: bool | None = None) -> list[str]:
@@ -329,36 +340,43 @@ def bench_vector_env(cfg: DictConfig) -> list[dict]:
 
 def bench_classification(cfg: DictConfig, device: torch.device) -> list[dict]:
     """Classification meta-iterations at `task=classification`'s settings (plus
-    `classification_overrides`), the batched engine against learn2learn's clone/adapt, rounds
-    alternating so that machine noise hits both alike; medians. Each row counts its FLOPs, and a
-    bound row says how fast the batched engine's arithmetic could run at the device's matmul rate.
-    Then the sampling of one meta-batch from the packed images, which the training loop waits for
-    before each step."""
+    `classification_overrides`), the batched engine against learn2learn's clone/adapt at each of
+    `classification_precisions`, all rounds alternating so that machine noise hits every variant
+    alike; medians. Each row counts its FLOPs, and at float32 a bound row says how fast the batched
+    engine's arithmetic could run at the device's matmul rate. Then the sampling of one meta-batch
+    from the packed images, which the training loop waits for before each step."""
     rows = []
     peak = matmul_flops_per_second(device, cfg.classification_rounds)
+    variants = [(engine, precision) for precision in cfg.classification_precisions for engine in ("l2l", "batched")]
     for modulation in cfg.classification_modulations:
         L.seed_everything(cfg.seed, verbose=False)
         common = ["task=classification", f"modulation={modulation}", f"seed={cfg.seed}", "graph_step=false",
                   *cfg.classification_overrides]
-        runners = {v: MetaIteration([*common, f"engine={v}"], device, graph=False) for v in ("l2l", "batched")}
+        runners = {(e, p): MetaIteration([*common, f"engine={e}", f"trainer.precision={p}"], device, graph=False)
+                   for e, p in variants}
         times = {v: [] for v in runners}
         for round_ in range(cfg.classification_rounds + 1):  # the first round warms up
             for variant, runner in runners.items():
                 seconds = runner.time(1)
                 if round_:
                     times[variant].append(seconds)
-        tasks = runners["batched"].tasks
-        medians = {v: statistics.median(t) for v, t in times.items()}
-        flops = {v: count_flops(runner) for v, runner in runners.items()}
-        timed = {v: {"what": "classification meta-iteration", "variant": v, "modulation": modulation,
-                     "tasks": tasks, "median_ms": 1000 * seconds, "tasks_per_s": tasks / seconds,
-                     "iterations": cfg.classification_rounds, "speedup": medians["l2l"] / seconds,
-                     "speedup_vs": "l2l", "gflop": flops[v] / 1e9,
-                     "note": f"{flops[v] / 1e9:.1f} GFLOP at {flops[v] / seconds / 1e9:.1f} GFLOP/s"}
-                 for v, seconds in medians.items()}
-        rows += [*timed.values(), arithmetic_bound(flops["batched"], peak, timed["l2l"])]
+        timed = {}
+        for (engine, precision), runner in runners.items():
+            label = "" if precision == "32-true" else f" {precision}"
+            seconds, flops = statistics.median(times[engine, precision]), count_flops(runner)
+            timed[engine, precision] = {
+                "what": "classification meta-iteration", "variant": engine + label, "modulation": modulation,
+                "tasks": runner.tasks, "median_ms": 1000 * seconds, "tasks_per_s": runner.tasks / seconds,
+                "iterations": cfg.classification_rounds, "gflop": flops / 1e9,
+                "speedup": statistics.median(times["l2l", precision]) / seconds, "speedup_vs": "l2l" + label,
+                "note": f"{flops / 1e9:.1f} GFLOP at {flops / seconds / 1e9:.1f} GFLOP/s"}
+            rows.append(timed[engine, precision])
+            if engine == "batched" and precision == "32-true":
+                rows.append(arithmetic_bound(flops, peak, timed["l2l", precision]))
     if rows:
-        rows.append(time_episode_sampling(runners["batched"].batches, cfg.classification_rounds, timed["batched"]))
+        first = cfg.classification_precisions[0]
+        rows.append(time_episode_sampling(runners["batched", first].batches, cfg.classification_rounds,
+                                          timed["batched", first]))
     return rows
 
 

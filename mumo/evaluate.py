@@ -44,9 +44,8 @@ def evaluate(cfg: DictConfig) -> dict:
     threads = setup_threads(cfg.threads, run_cfg.data._target_, cfg.accelerator)
     run_cfg.paths.output_dir = cfg.paths.output_dir  # results.json records where this evaluation wrote
     datamodule, module = restore_run(run_cfg, checkpoint)
-    trainer = L.Trainer(
-        accelerator=cfg.accelerator, devices=1, logger=False, inference_mode=False, enable_model_summary=False
-    )
+    trainer = L.Trainer(accelerator=cfg.accelerator, devices=1, precision=run_cfg.trainer.get("precision"),
+                        logger=False, inference_mode=False, enable_model_summary=False)
     trainer.test(module, datamodule=datamodule, verbose=False)
 
     origin = provenance("evaluated", module.clock, str(path), int(checkpoint["global_step"]))

@@ -17,7 +17,7 @@ TINY = ["variants=[l2l,dense,low_rank,graph]", "modulations=[film]", "tasks=[4,8
         "rl_modulations=[none,film]", "rl_rounds=1",
         'rl_overrides=["tasks_per_mode=1","model.rollouts=2","model.horizon=5","model.promp_steps=1"]',
         "rl_tasks=[navigation,cheetah_speed]", "vector_envs=[cheetah_location]", "vector_envs_n=4",
-        "vector_env_steps=3", "classification_rounds=1"]
+        "vector_env_steps=3", "classification_rounds=1", "classification_precisions=[32-true,bf16-mixed]"]
 
 
 def classification_overrides(workdir: Path) -> str:
@@ -52,13 +52,13 @@ def test_bench_prints_and_writes_every_variant(workdir: Path):
                      ("env steps/s, cheetah_location", "gymnasium sync vector env")]
     classification = [(r["variant"], r["modulation"], r["speedup_vs"]) for r in rows
                       if r["what"] == "classification meta-iteration"]
-    assert classification == [("l2l", "none", "l2l"), ("batched", "none", "l2l"), ("l2l", "film", "l2l"),
-                              ("batched", "film", "l2l")]
+    assert classification == [(f"{engine}{label}", m, f"l2l{label}") for m in ("none", "film")
+                              for label in ("", " bf16-mixed") for engine in ("l2l", "batched")]
     timed = {(r["variant"], r["modulation"]): r for r in rows if r["what"] == "classification meta-iteration"}
     assert all(r["gflop"] > 0 for r in timed.values())
     assert timed["l2l", "film"]["gflop"] > timed["l2l", "none"]["gflop"]  # the encoder's arithmetic
     bounds = [r for r in rows if r["what"] == "classification arithmetic bound"]
-    assert [r["modulation"] for r in bounds] == ["none", "film"]
+    assert [r["modulation"] for r in bounds] == ["none", "film"]  # float32 only
     for bound in bounds:  # the batched engine's FLOPs at the matmul rate
         l2l, batched = timed["l2l", bound["modulation"]], timed["batched", bound["modulation"]]
         assert bound["speedup"] == pytest.approx(l2l["median_ms"] / bound["median_ms"])
