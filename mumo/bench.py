@@ -39,10 +39,10 @@ import torch
 from omegaconf import DictConfig
 from torch.utils.flop_counter import FlopCounterMode
 
-from mumo.checkpoints import load_checkpoint, weights_mismatch
+from mumo.checkpoints import check_weights_fit, load_checkpoint
 from mumo.cli import report_errors
 from mumo.config import compose_config, instantiate
-from mumo.errors import MumoError, output_directory
+from mumo.errors import output_directory
 from mumo.core.graph_step import GraphedMetaStep
 from mumo.results import write_json
 from mumo.schema import check_bench
@@ -72,8 +72,7 @@ class MetaIteration:
         self.datamodule = instantiate(cfg.data)
         self.module = instantiate(cfg.model, **self.datamodule.learner_inputs())
         if state_dict is not None:
-            if (problem := weights_mismatch(self.module, state_dict)) is not None:
-                raise MumoError(f"ckpt_path: its weights do not fit the model of {' '.join(overrides)} ({problem})")
+            check_weights_fit(self.module, state_dict, " ".join(overrides))
             self.module.load_state_dict(state_dict)
         self.module.to(device)
         self.batches = iter(self.datamodule.train_stream)

@@ -59,9 +59,15 @@ def restore_run(run_cfg: DictConfig, checkpoint: dict) -> tuple[object, object]:
     return datamodule, module
 
 
-def weights_mismatch(module: torch.nn.Module, state_dict: dict) -> str | None:
-    """How `state_dict` differs from `module`'s own weights (names or shapes: another task, method
-    or network size), or None where it loads into it."""
+def check_weights_fit(module: torch.nn.Module, state_dict: dict, model: str, advice: str = "") -> None:
+    """One line naming `ckpt_path` where `state_dict` would not load into `module` (names or shapes
+    differ: another task, method or network size); `model` names the model, `advice` ends the line."""
+    if (problem := _weights_mismatch(module, state_dict)) is not None:
+        raise MumoError(f"ckpt_path: its weights do not fit the model of {model} ({problem}){advice}")
+
+
+def _weights_mismatch(module: torch.nn.Module, state_dict: dict) -> str | None:
+    """How `state_dict` differs from `module`'s own weights, or None where it loads into it."""
     own = module.state_dict()
     missing, unexpected = sorted(own.keys() - state_dict.keys()), sorted(state_dict.keys() - own.keys())
     reshaped = sorted(k for k in own.keys() & state_dict.keys() if own[k].shape != state_dict[k].shape)

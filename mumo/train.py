@@ -14,10 +14,10 @@ import hydra
 import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
-from mumo.checkpoints import find_checkpoint, load_checkpoint, weights_mismatch
+from mumo.checkpoints import check_weights_fit, find_checkpoint, load_checkpoint
 from mumo.cli import report_errors
 from mumo.config import instantiate, portable_config
-from mumo.errors import MumoError, output_directory
+from mumo.errors import output_directory
 from mumo.outputs import close_loggers, write_outputs
 from mumo.provenance import code_version, provenance
 from mumo.results import build_results
@@ -52,11 +52,9 @@ def run(cfg: DictConfig) -> dict:
     datamodule = instantiate(cfg.data)
     module = instantiate(cfg.model, **datamodule.learner_inputs())
     if checkpoint is not None:
-        problem = weights_mismatch(module, checkpoint["state_dict"])
+        check_weights_fit(module, checkpoint["state_dict"], "this run",
+                          advice=": resume with the settings it was trained with")
         checkpoint = None  # Lightning reads the file itself when it fits: no second copy held meanwhile
-        if problem is not None:
-            raise MumoError(f"ckpt_path: its weights do not fit the model of this run ({problem}): resume with the "
-                            "settings it was trained with")
     module.save_hyperparameters({"config": portable_config(cfg)}, logger=False)
     trainer = build_trainer(cfg)
     for logger in trainer.loggers:
