@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import TypeVar
 
 from hydra.errors import CompactHydraException
+from hydra.experimental.callback import Callback
 from hydra.types import RunMode
+from omegaconf import DictConfig
 
 from mumo.config import hydra_runtime
 from mumo.errors import MumoError
@@ -33,6 +35,19 @@ def quiet_third_party() -> None:
     warnings.filterwarnings("ignore", message=r"The `srun` command is available on your system")
     # The fast path checkpoints the post-update state, as the automatic path does.
     warnings.filterwarnings("ignore", message=r"Using ModelCheckpoint with manual optimization")
+
+
+class LauncherCheck(Callback):
+    """Check the launcher's settings before a sweep starts, where a bad value would otherwise
+    surface as a traceback from inside the launcher (joblib: `n_jobs == 0 in Parallel`).
+
+    Hydra turns a callback's exception into a warning and goes on, so this exits itself."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        if config.hydra.launcher.get("n_jobs", None) == 0:
+            print("error: hydra.launcher.n_jobs: 0 jobs at once cannot run a sweep; "
+                  "give a number of jobs, or -1 for one per CPU", file=sys.stderr)
+            sys.exit(1)
 
 
 class SweepJobError(CompactHydraException):

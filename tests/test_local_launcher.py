@@ -48,3 +48,12 @@ def test_a_failed_job_does_not_lose_the_others(workdir: Path, launcher: str):
     assert errors and all(line.startswith("error: job 0 (") and line.endswith("inner_lr: must be > 0 (got -1.0)")
                           for line in errors)
     assert "Traceback" not in proc.stderr
+
+
+def test_zero_jobs_at_once_is_one_line_before_anything_is_written(workdir: Path):
+    proc = run_cli("-m", "mumo.train", "-m", "hydra/launcher=local", "hydra.launcher.n_jobs=0", *SWEEP,
+                   "hydra.sweep.dir=sweep", cwd=workdir)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == ("error: hydra.launcher.n_jobs: 0 jobs at once cannot run a sweep; "
+                                   "give a number of jobs, or -1 for one per CPU")
+    assert not (workdir / "sweep").exists()
