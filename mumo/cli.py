@@ -17,7 +17,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from mumo.config import hydra_runtime
-from mumo.errors import MumoError
+from mumo.errors import ConfigError, MumoError
 
 T = TypeVar("T")
 
@@ -45,8 +45,9 @@ class LauncherCheck(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         if config.hydra.launcher.get("n_jobs", None) == 0:
-            print("error: hydra.launcher.n_jobs: 0 jobs at once cannot run a sweep; "
-                  "give a number of jobs, or -1 for one per CPU", file=sys.stderr)
+            err = ConfigError("hydra.launcher.n_jobs", "0 jobs at once cannot run a sweep; "
+                                                       "give a number of jobs, or -1 for one per CPU")
+            print(f"error: {err}", file=sys.stderr)  # as report_errors prints a single run's error
             sys.exit(1)
 
 
